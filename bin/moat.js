@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// moat's entry. Plain JavaScript so that it can refuse an old runtime with a clear message before
+// loading the TypeScript sources (which need Node's type stripping, 22.18+).
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(
+    `error: moat needs Node.js 22.18 or newer; this is ${process.version}\n` +
+      'hint: run it as `npx moat` inside the moat folder after `npm ci` (that brings Node 24), or install Node.js 24 LTS\n' +
+      '  (code MOAT_RUNTIME_TOO_OLD)\n',
+  );
+  process.exitCode = 2;
+} else {
+  const { main } = await import('../src/cli/main.ts');
+  process.exitCode = await main(process.argv.slice(2));
+}
