@@ -1,0 +1,180 @@
+/**
+ * nftables backend: moat's own table (`inet moat`) with four sets — IPv4/IPv6 addresses and
+ * IPv4/IPv6 ranges (interval sets), all with per-element timeouts — and drop rules on both the
+ * input and the forward hooks at priority -200, ahead of ufw and Docker (priority 0): traffic to
+ * Docker-published ports is forwarded, not input, so the forward hook is what covers it.
+ * Lookups are O(1) set lookups, never one rule per address. Every change is one `nft -f -` batch.
+ */
+
+import { MoatError } from '../core/errors.ts';
+import { parseCidr } from '../core/ip.ts';
+import { runCommand } from './command.ts';
+import type { BlockEntry, Firewall, FirewallEntry } from './types.ts';
+
+export interface NftablesOptions {
+  /** Table name (family inet). Default `moat`. */
+  readonly table?: string;
+  /** Hook priority for the drop chains. Default -200 (before ufw/Docker/firewalld at 0). */
+  readonly priority?: number;
+  /** Run inside this network namespace (`ip netns exec NAME nft …`); tests use it. */
+  readonly netns?: string;
+  readonly nftPath?: string;
+}
+
+type SetName = 'addr4' | 'addr6' | 'net4' | 'net6';
+
+interface Target {
+  readonly set: SetName;
+  /** Element text for nft: `203.0.113.7` or `198.51.100.0/24`. */
+  readonly element: string;
+}
+
+export function toTarget(text: string): Target {
+  const cidr = parseCidr(text);
+  if (!cidr) throw new MoatError('MOAT_USAGE', `"${text}" is not an IP address or CIDR range`);
+  const v4 = cidr.address.kind() === 'ipv4';
+  const single = cidr.prefix === (v4 ? 32 : 128);
+  return {
+    set: single ? (v4 ? 'addr4' : 'addr6') : v4 ? 'net4' : 'net6',
+    element: single ? cidr.address.toString() : cidr.text,
+  };
+}
+
+const seconds = (ms: number) => `${Math.max(1, Math.ceil(ms / 1000))}s`;
+
+export function createNftablesFirewall(options: NftablesOptions = {}): Firewall {
+  const table = options.table ?? 'moat';
+  const priority = options.priority ?? -200;
+  const nft = options.nftPath ?? 'nft';
+  const exec = (args: string[], input?: string) =>
+    options.netns === undefined
+      ? runCommand(nft, args, input === undefined ? {} : { input })
+      : runCommand(
+          'ip',
+          ['netns', 'exec', options.netns, nft, ...args],
+          input === undefined ? {} : { input },
+        );
+  const batch = (lines: readonly string[]) => exec(['-f', '-'], `${lines.join('\n')}\n`);
+
+  /**
+   * Add-then-delete makes the delete safe when the element is absent, and the fresh add sets the new
+   * timeout on an element that existed (nft does not refresh timeouts on a plain add).
+   */
+  const blockLines = (entry: BlockEntry): string[] => {
+    const { set, element } = toTarget(entry.target);
+    const timeout = entry.ttlMs === undefined ? '' : ` timeout ${seconds(entry.ttlMs)}`;
+    return [
+      `add element inet ${table} ${set} { ${element} }`,
+      `delete element inet ${table} ${set} { ${element} }`,
+      `add element inet ${table} ${set} { ${element}${timeout} }`,
+    ];
+  };
+
+  return {
+    name: 'nftables',
+    async init() {
+      const sets: [SetName, string, string][] = [
+        ['addr4', 'ipv4_addr', 'timeout'],
+        ['addr6', 'ipv6_addr', 'timeout'],
+        ['net4', 'ipv4_addr', 'interval, timeout'],
+        ['net6', 'ipv6_addr', 'interval, timeout'],
+      ];
+      const lines = [`add table inet ${table}`];
+      for (const [name, type, flags] of sets) {
+        lines.push(`add set inet ${table} ${name} { type ${type}; flags ${flags}; }`);
+      }
+      for (const hook of ['input', 'forward']) {
+        lines.push(
+          `add chain inet ${table} ${hook} { type filter hook ${hook} priority ${priority}; policy accept; }`,
+          `flush chain inet ${table} ${hook}`,
+          `add rule inet ${table} ${hook} ip saddr @addr4 counter drop`,
+          `add rule inet ${table} ${hook} ip saddr @net4 counter drop`,
+          `add rule inet ${table} ${hook} ip6 saddr @addr6 counter drop`,
+          `add rule inet ${table} ${hook} ip6 saddr @net6 counter drop`,
+        );
+      }
+      await batch(lines);
+    },
+    async block(target, ttlMs) {
+      await batch(blockLines(ttlMs === undefined ? { target } : { target, ttlMs }));
+    },
+    async blockMany(entries) {
+      if (entries.length === 0) return;
+      // One transaction. For a bulk load (start-up restore) the sets are filled with one element
+      // list per set and timeout instead of three lines per entry.
+      const bySet = new Map<string, string[]>();
+      for (const entry of entries) {
+        const { set, element } = toTarget(entry.target);
+        const timeout = entry.ttlMs === undefined ? '' : ` timeout ${seconds(entry.ttlMs)}`;
+        const list = bySet.get(set) ?? [];
+        list.push(`${element}${timeout}`);
+        bySet.set(set, list);
+      }
+      const lines: string[] = [];
+      for (const [set, elements] of bySet) {
+        // Delete-then-add needs each element present first: add them bare, delete, then add with timeouts.
+        const bare = elements.map((e) => e.replace(/ timeout \S+$/, ''));
+        for (const chunk of chunks(bare, 5000))
+          lines.push(`add element inet ${table} ${set} { ${chunk.join(', ')} }`);
+        for (const chunk of chunks(bare, 5000))
+          lines.push(`delete element inet ${table} ${set} { ${chunk.join(', ')} }`);
+        for (const chunk of chunks(elements, 5000))
+          lines.push(`add element inet ${table} ${set} { ${chunk.join(', ')} }`);
+      }
+      await batch(lines);
+    },
+    async release(target) {
+      const { set, element } = toTarget(target);
+      await batch([
+        `add element inet ${table} ${set} { ${element} }`,
+        `delete element inet ${table} ${set} { ${element} }`,
+      ]);
+    },
+    async list() {
+      const out = await exec(['-j', 'list', 'table', 'inet', table]);
+      return parseNftJsonSets(out);
+    },
+    async teardown() {
+      await batch([`add table inet ${table}`, `delete table inet ${table}`]);
+    },
+  };
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+interface NftElem {
+  val?: unknown;
+  expires?: number;
+  timeout?: number;
+}
+
+/** Reads the elements of moat's sets from `nft -j list table` output. */
+export function parseNftJsonSets(json: string): FirewallEntry[] {
+  const parsed = JSON.parse(json) as { nftables?: { set?: { name: string; elem?: unknown[] } }[] };
+  const entries: FirewallEntry[] = [];
+  for (const item of parsed.nftables ?? []) {
+    for (const raw of item.set?.elem ?? []) {
+      const wrapped = (raw as { elem?: NftElem }).elem;
+      const value = wrapped ? wrapped.val : raw;
+      const target = elementText(value);
+      if (target === undefined) continue;
+      entries.push(
+        wrapped?.expires === undefined ? { target } : { target, expiresInMs: wrapped.expires * 1000 },
+      );
+    }
+  }
+  return entries;
+}
+
+function elementText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  const prefix = (value as { prefix?: { addr: string; len: number } }).prefix;
+  if (prefix) return `${prefix.addr}/${prefix.len}`;
+  const range = (value as { range?: [string, string] }).range;
+  if (range) return `${range[0]}-${range[1]}`;
+  return undefined;
+}

@@ -1,0 +1,67 @@
+/**
+ * Real nftables in network namespaces this test creates (never the host's ruleset, never an
+ * outside address): a ban drops a client's traffic on the input hook, and on the forward hook —
+ * the path Docker-published ports take, which ufw's INPUT rules never see.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createNftablesFirewall } from '../../src/enforcement/nftables.ts';
+import { createNetns, httpGetFrom, ip, link, serveHttpIn } from '../helpers/netns.ts';
+
+describe('nftables bans in network namespaces', () => {
+  const host = createNetns('moat-host');
+  const client1 = createNetns('moat-c1');
+  const client2 = createNetns('moat-c2');
+  let server: { stop(): void };
+  const firewall = createNftablesFirewall({ netns: host.name });
+
+  before(async () => {
+    link(host.name, '10.231.1.1', client1.name, '10.231.1.2');
+    link(host.name, '10.231.2.1', client2.name, '10.231.2.2');
+    server = await serveHttpIn(host.name, 8080);
+    await firewall.init();
+  });
+  after(() => {
+    server?.stop();
+    for (const ns of [host, client1, client2]) ns.remove();
+  });
+
+  it('drops a banned client on the input hook while another client is unaffected, until released', async () => {
+    assert.equal(httpGetFrom(client1.name, 'http://10.231.1.1:8080/'), 'ok');
+    await firewall.block('10.231.1.2', 60_000);
+    assert.equal(httpGetFrom(client1.name, 'http://10.231.1.1:8080/'), 'ETIMEDOUT');
+    assert.equal(httpGetFrom(client2.name, 'http://10.231.2.1:8080/'), 'ok');
+    await firewall.release('10.231.1.2');
+    assert.equal(httpGetFrom(client1.name, 'http://10.231.1.1:8080/'), 'ok');
+  });
+});
+
+describe('nftables bans on the forward hook (Docker-style published ports)', () => {
+  const client = createNetns('moat-fc');
+  const router = createNetns('moat-fr');
+  const backend = createNetns('moat-fs');
+  let server: { stop(): void };
+  const firewall = createNftablesFirewall({ netns: router.name });
+
+  before(async () => {
+    link(client.name, '10.231.3.2', router.name, '10.231.3.1');
+    link(router.name, '10.231.4.1', backend.name, '10.231.4.2');
+    ip('netns', 'exec', router.name, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
+    ip('-n', client.name, 'route', 'add', 'default', 'via', '10.231.3.1');
+    ip('-n', backend.name, 'route', 'add', 'default', 'via', '10.231.4.1');
+    server = await serveHttpIn(backend.name, 8080);
+    await firewall.init();
+  });
+  after(() => {
+    server?.stop();
+    for (const ns of [client, router, backend]) ns.remove();
+  });
+
+  it('drops forwarded traffic from a banned client', async () => {
+    assert.equal(httpGetFrom(client.name, 'http://10.231.4.2:8080/'), 'ok');
+    await firewall.block('10.231.3.0/24', 60_000);
+    assert.equal(httpGetFrom(client.name, 'http://10.231.4.2:8080/'), 'ETIMEDOUT');
+    await firewall.release('10.231.3.0/24');
+    assert.equal(httpGetFrom(client.name, 'http://10.231.4.2:8080/'), 'ok');
+  });
+});
