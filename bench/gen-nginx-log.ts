@@ -12,12 +12,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:f
 import path from 'node:path';
 
 export type AttackClass =
-  | 'http-probing'
-  | 'http-sensitive-files'
-  | 'php-probe'
-  | 'http-bad-user-agent'
-  | 'http-flood'
-  | 'slow-scan';
+  'http-probing' | 'http-sensitive-files' | 'php-probe' | 'http-bad-user-agent' | 'http-flood' | 'slow-scan';
 
 export interface Truth {
   readonly lines: number;

@@ -66,7 +66,7 @@ export function createHost(options: HostOptions = {}): Host {
     if (live) return hostPath;
     const parts = path.resolve('/', hostPath).split('/').filter(Boolean);
     let resolved = '/';
-    for (let hops = 0; parts.length > 0; ) {
+    for (let hops = 0; parts.length > 0;) {
       const part = parts.shift()!;
       const candidate = path.posix.join(resolved, part);
       let target: string | undefined;

@@ -49,8 +49,7 @@ export function parseConfigText(text: string, source: string): MoatConfig {
   const lineOf = (path: readonly PropertyKey[]): number | undefined => {
     for (let depth = path.length; depth > 0; depth--) {
       const node = document.getIn(path.slice(0, depth) as unknown[], true) as
-        | { range?: [number, number, number] }
-        | undefined;
+        { range?: [number, number, number] } | undefined;
       if (node?.range) return lineCounter.linePos(node.range[0]).line;
     }
     return undefined;

@@ -119,7 +119,15 @@ describe('text layout', () => {
   it('keeps multi-line fixes indented under their finding', () => {
     const text = renderText(
       {
-        findings: [{ id: 'x-y', severity: 'high', title: 'T', evidence: [{ detail: 'd' }], fix: 'In redis.conf:\n  requirepass s' }],
+        findings: [
+          {
+            id: 'x-y',
+            severity: 'high',
+            title: 'T',
+            evidence: [{ detail: 'd' }],
+            fix: 'In redis.conf:\n  requirepass s',
+          },
+        ],
         skipped: [],
       },
       { subject: 's', color: false },

@@ -133,8 +133,7 @@ export function openSqliteStore(file: string): Store {
     },
     async getPosition(source) {
       const row = statements.getPosition.get(source) as
-        | { file_id: string; offset: number; cursor: string | null }
-        | undefined;
+        { file_id: string; offset: number; cursor: string | null } | undefined;
       if (!row) return undefined;
       return row.cursor === null
         ? { fileId: row.file_id, offset: row.offset }

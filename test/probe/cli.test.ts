@@ -45,64 +45,76 @@ async function moatProbe(args: readonly string[]): Promise<{ code: number; stdou
 }
 
 describe('moat probe (CLI)', () => {
-  test('moat probe 127.0.0.1 --ports 6379,5432 --json finds the open Redis and the trust PostgreSQL', {
-    skip: servicesMissing,
-  }, async () => {
-    const { code, stdout } = await moatProbe(['127.0.0.1', '--ports', '6379,5432', '--json']);
-    assert.equal(code, 0);
-    const report = JSON.parse(stdout) as Report;
-    assert.deepEqual(Object.keys(report).sort(), ['findings', 'skipped']);
-    const critical = report.findings
-      .filter((f) => f.severity === 'critical')
-      .map((f) => f.id)
-      .sort();
-    assert.deepEqual(critical, ['probe-postgresql-trust', 'probe-redis-no-auth']);
-    assert.match(
-      report.findings.find((f) => f.id === 'probe-redis-no-auth')?.evidence[0]?.detail ?? '',
-      /^127\.0\.0\.1:6379 /,
-    );
-    assert.match(
-      report.findings.find((f) => f.id === 'probe-postgresql-trust')?.evidence[0]?.detail ?? '',
-      /^127\.0\.0\.1:5432 /,
-    );
-  });
+  test(
+    'moat probe 127.0.0.1 --ports 6379,5432 --json finds the open Redis and the trust PostgreSQL',
+    {
+      skip: servicesMissing,
+    },
+    async () => {
+      const { code, stdout } = await moatProbe(['127.0.0.1', '--ports', '6379,5432', '--json']);
+      assert.equal(code, 0);
+      const report = JSON.parse(stdout) as Report;
+      assert.deepEqual(Object.keys(report).sort(), ['findings', 'skipped']);
+      const critical = report.findings
+        .filter((f) => f.severity === 'critical')
+        .map((f) => f.id)
+        .sort();
+      assert.deepEqual(critical, ['probe-postgresql-trust', 'probe-redis-no-auth']);
+      assert.match(
+        report.findings.find((f) => f.id === 'probe-redis-no-auth')?.evidence[0]?.detail ?? '',
+        /^127\.0\.0\.1:6379 /,
+      );
+      assert.match(
+        report.findings.find((f) => f.id === 'probe-postgresql-trust')?.evidence[0]?.detail ?? '',
+        /^127\.0\.0\.1:5432 /,
+      );
+    },
+  );
 
-  test('--fail-on critical exits 1 on those findings; text output names them', {
-    skip: servicesMissing,
-  }, async () => {
-    const { code, stdout, stderr } = await moatProbe([
-      '127.0.0.1',
-      '--ports',
-      '6379,5432',
-      '--fail-on',
-      'critical',
-      '--no-color',
-    ]);
-    assert.equal(code, 1);
-    assert.match(stdout, /probe-redis-no-auth/);
-    assert.match(stdout, /probe-postgresql-trust/);
-    assert.match(stderr, /moat probe: 1 address × 2 ports: 2 open, 0 closed, 0 filtered/);
-  });
+  test(
+    '--fail-on critical exits 1 on those findings; text output names them',
+    {
+      skip: servicesMissing,
+    },
+    async () => {
+      const { code, stdout, stderr } = await moatProbe([
+        '127.0.0.1',
+        '--ports',
+        '6379,5432',
+        '--fail-on',
+        'critical',
+        '--no-color',
+      ]);
+      assert.equal(code, 1);
+      assert.match(stdout, /probe-redis-no-auth/);
+      assert.match(stdout, /probe-postgresql-trust/);
+      assert.match(stderr, /moat probe: 1 address × 2 ports: 2 open, 0 closed, 0 filtered/);
+    },
+  );
 
-  test('--sarif declares every probe rule and reports results against them', {
-    skip: servicesMissing,
-  }, async () => {
-    const { code, stdout, stderr } = await moatProbe(['127.0.0.1', '--ports', '6379', '--sarif']);
-    assert.equal(code, 0, stderr);
-    const sarif = JSON.parse(stdout) as {
-      runs: { tool: { driver: { rules: { id: string }[] } }; results: { ruleId: string }[] }[];
-    };
-    const rules = sarif.runs[0]?.tool.driver.rules.map((rule) => rule.id) ?? [];
-    for (const id of [
-      'probe-redis-no-auth',
-      'probe-postgresql-trust',
-      'probe-ssh-password-auth',
-      'probe-origin-exposed',
-    ]) {
-      assert.ok(rules.includes(id), `${id} is declared`);
-    }
-    assert.ok(sarif.runs[0]?.results.some((result) => result.ruleId === 'probe-redis-no-auth'));
-  });
+  test(
+    '--sarif declares every probe rule and reports results against them',
+    {
+      skip: servicesMissing,
+    },
+    async () => {
+      const { code, stdout, stderr } = await moatProbe(['127.0.0.1', '--ports', '6379', '--sarif']);
+      assert.equal(code, 0, stderr);
+      const sarif = JSON.parse(stdout) as {
+        runs: { tool: { driver: { rules: { id: string }[] } }; results: { ruleId: string }[] }[];
+      };
+      const rules = sarif.runs[0]?.tool.driver.rules.map((rule) => rule.id) ?? [];
+      for (const id of [
+        'probe-redis-no-auth',
+        'probe-postgresql-trust',
+        'probe-ssh-password-auth',
+        'probe-origin-exposed',
+      ]) {
+        assert.ok(rules.includes(id), `${id} is declared`);
+      }
+      assert.ok(sarif.runs[0]?.results.some((result) => result.ruleId === 'probe-redis-no-auth'));
+    },
+  );
 
   test('a bad --ports value exits 2 with MOAT_PROBE_PORTS and a hint', async () => {
     const { code, stderr } = await moatProbe(['127.0.0.1', '--ports', '22,99999']);

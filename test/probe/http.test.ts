@@ -1,4 +1,5 @@
 /** HTTP(S) probe and the --origin check against local HTTP and HTTPS servers (openssl certificates). */
+import type { ServerResponse } from 'node:http';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runProbe } from '../../src/probe/index.ts';
@@ -52,7 +53,7 @@ describe('http probe', () => {
   });
 
   describe('over TLS', { skip: opensslMissing() }, () => {
-    const handler = (_request: unknown, response: import('node:http').ServerResponse) => response.end('ok');
+    const handler = (_request: unknown, response: ServerResponse) => response.end('ok');
 
     test('reads the certificate, and says nothing about expiry when it is far off', async () => {
       await using(
@@ -176,8 +177,7 @@ describe('--origin', () => {
   });
 
   test('a default site that answers every name alike is caught by comparing with the site served through DNS', async () => {
-    const page = (_request: unknown, response: import('node:http').ServerResponse) =>
-      response.end('<title>Shop</title>');
+    const page = (_request: unknown, response: ServerResponse) => response.end('<title>Shop</title>');
     await using(startHttpResponder(page), async (originServer) => {
       // The "CDN": the same site on another loopback address, where the domain resolves.
       await using(startHttpResponder(page, { host: '127.0.0.2', port: originServer.port }), async () => {

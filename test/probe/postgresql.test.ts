@@ -33,18 +33,22 @@ const noPostgres = unlessInCi(
 );
 
 describe('postgresql probe', () => {
-  test('the real PostgreSQL on 127.0.0.1:5432 with trust is a critical finding', {
-    skip: noPostgres,
-  }, async () => {
-    const report = await runProbe({ targets: ['127.0.0.1'], ports: [5432], config });
-    const finding = report.findings.find((f) => f.id === 'probe-postgresql-trust');
-    assert.ok(finding, JSON.stringify(report));
-    assert.equal(finding.severity, 'critical');
-    assert.match(
-      finding.evidence[0]?.detail ?? '',
-      /^127\.0\.0\.1:5432 answered the startup for user postgres, database postgres with AuthenticationOk and asked for no password \(server_version \d+/,
-    );
-  });
+  test(
+    'the real PostgreSQL on 127.0.0.1:5432 with trust is a critical finding',
+    {
+      skip: noPostgres,
+    },
+    async () => {
+      const report = await runProbe({ targets: ['127.0.0.1'], ports: [5432], config });
+      const finding = report.findings.find((f) => f.id === 'probe-postgresql-trust');
+      assert.ok(finding, JSON.stringify(report));
+      assert.equal(finding.severity, 'critical');
+      assert.match(
+        finding.evidence[0]?.detail ?? '',
+        /^127\.0\.0\.1:5432 answered the startup for user postgres, database postgres with AuthenticationOk and asked for no password \(server_version \d+/,
+      );
+    },
+  );
 
   test('responder: a server that asks for SCRAM-SHA-256 is reported as authentication required', async () => {
     const responder = await startPostgresScramResponder();
@@ -66,29 +70,33 @@ describe('postgresql probe', () => {
     }
   });
 
-  test('responder: hostssl-only trust is found by retrying over TLS after the "no encryption" refusal', {
-    skip: opensslMissing(),
-  }, async () => {
-    const responder = await startPostgresHostsslResponder(selfSignedCertificate(['db.internal']));
-    try {
-      const result = await postgresqlProbe.run({
-        host: responder.host,
-        port: responder.port,
-        timeoutMs: 1500,
-        nowMs: 0,
-      });
-      assert.deepEqual(
-        result.findings.map((f) => f.id),
-        ['probe-postgresql-trust'],
-      );
-      assert.match(
-        result.findings[0]?.evidence[0]?.detail ?? '',
-        /over TLS answered the startup .* \(server_version 16\.3\)/,
-      );
-    } finally {
-      await responder.close();
-    }
-  });
+  test(
+    'responder: hostssl-only trust is found by retrying over TLS after the "no encryption" refusal',
+    {
+      skip: opensslMissing(),
+    },
+    async () => {
+      const responder = await startPostgresHostsslResponder(selfSignedCertificate(['db.internal']));
+      try {
+        const result = await postgresqlProbe.run({
+          host: responder.host,
+          port: responder.port,
+          timeoutMs: 1500,
+          nowMs: 0,
+        });
+        assert.deepEqual(
+          result.findings.map((f) => f.id),
+          ['probe-postgresql-trust'],
+        );
+        assert.match(
+          result.findings[0]?.evidence[0]?.detail ?? '',
+          /over TLS answered the startup .* \(server_version 16\.3\)/,
+        );
+      } finally {
+        await responder.close();
+      }
+    },
+  );
 
   test('a Redis on the PostgreSQL port is not mistaken for PostgreSQL', async () => {
     const server = net.createServer((socket) => {

@@ -65,24 +65,28 @@ describe('elasticsearch probe (responder)', () => {
     });
   });
 
-  test('responder: over HTTPS (plain HTTP refused) the cluster is found and the certificate reported', {
-    skip: opensslMissing(),
-  }, async () => {
-    const tls = selfSignedCertificate(['es.internal']);
-    await using(startElasticsearchResponder({ auth: false, tls }), async (responder) => {
-      const result = await elasticsearchProbe.run(context(responder));
-      const ids = result.findings.map((f) => f.id);
-      assert.deepEqual(ids, ['probe-elasticsearch-no-auth', 'probe-tls-certificate']);
-      assert.match(
-        result.findings[0]?.evidence[0]?.detail ?? '',
-        /answered HTTPS GET \/ without authentication/,
-      );
-      assert.match(
-        result.findings[1]?.evidence[0]?.detail ?? '',
-        /subject "CN=es\.internal".*\(self-signed\), names DNS:es\.internal/,
-      );
-    });
-  });
+  test(
+    'responder: over HTTPS (plain HTTP refused) the cluster is found and the certificate reported',
+    {
+      skip: opensslMissing(),
+    },
+    async () => {
+      const tls = selfSignedCertificate(['es.internal']);
+      await using(startElasticsearchResponder({ auth: false, tls }), async (responder) => {
+        const result = await elasticsearchProbe.run(context(responder));
+        const ids = result.findings.map((f) => f.id);
+        assert.deepEqual(ids, ['probe-elasticsearch-no-auth', 'probe-tls-certificate']);
+        assert.match(
+          result.findings[0]?.evidence[0]?.detail ?? '',
+          /answered HTTPS GET \/ without authentication/,
+        );
+        assert.match(
+          result.findings[1]?.evidence[0]?.detail ?? '',
+          /subject "CN=es\.internal".*\(self-signed\), names DNS:es\.internal/,
+        );
+      });
+    },
+  );
 
   test('an ordinary web page on 9200 is not Elasticsearch', async () => {
     await using(

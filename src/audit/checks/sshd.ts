@@ -66,12 +66,10 @@ function settingEvidence(facts: SshdFacts, name: string, setting: SshdSetting): 
   } else {
     first = { ...where(setting, facts.configFile), detail: `${name} ${setting.value}` };
   }
-  const ignored = setting.ignored.map(
-    (value): Evidence => ({
-      ...where(value, facts.configFile),
-      detail: `${name} ${value.value} is ignored: sshd uses the first value it reads (${first.file ?? 'sshd -T'}${first.line === undefined ? '' : `:${first.line}`})`,
-    }),
-  );
+  const ignored = setting.ignored.map((value): Evidence => ({
+    ...where(value, facts.configFile),
+    detail: `${name} ${value.value} is ignored: sshd uses the first value it reads (${first.file ?? 'sshd -T'}${first.line === undefined ? '' : `:${first.line}`})`,
+  }));
   return [first, ...ignored];
 }
 

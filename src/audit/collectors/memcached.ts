@@ -48,7 +48,7 @@ export interface MemcachedFacts {
 export const DEBIAN_CONF = '/etc/memcached.conf';
 export const SYSCONFIG = '/etc/sysconfig/memcached';
 /** The ExecStart of the RHEL/Fedora unit, used when the unit itself is not in the tree. */
-// biome-ignore lint/suspicious/noTemplateCurlyInString: systemd variables, expanded by moat like systemd does
+// systemd variables (${NAME}), expanded by moat like systemd does
 const RHEL_EXEC = '/usr/bin/memcached -p ${PORT} -u ${USER} -m ${CACHESIZE} -c ${MAXCONN} $OPTIONS';
 const UNIT_DIRS = [
   '/etc/systemd/system',

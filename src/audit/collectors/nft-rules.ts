@@ -639,8 +639,7 @@ function parseRule(table: TableBuild, items: Item[], file: string | undefined, l
   if (table.family === 'ip') rule.family = 4;
   if (table.family === 'ip6') rule.family = 6;
   let vmap:
-    | { apply: (r: RuleBuild, key: string) => void; pairs: { key: string; verdict: string[] }[] }
-    | undefined;
+    { apply: (r: RuleBuild, key: string) => void; pairs: { key: string; verdict: string[] }[] } | undefined;
   let i = 0;
   const word = (at: number) => {
     const item = items[at];

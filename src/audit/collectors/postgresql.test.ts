@@ -216,36 +216,40 @@ describe('postgresql.conf and pg_hba.conf syntax', () => {
 
 describe('postgresql collector on this machine (read-only)', async () => {
   const versions = await readdir('/etc/postgresql').catch(() => undefined);
-  it('reads every cluster under /etc/postgresql, and every pg_hba record lands on a line with its method', {
-    skip: versions === undefined ? 'no /etc/postgresql here' : false,
-  }, async () => {
-    const host = createHost();
-    const result = await postgresqlCollector.collect(contextFor(host));
-    const clusters = result.facts?.clusters ?? [];
-    const expected: string[] = [];
-    for (const version of versions ?? []) {
-      for (const name of await readdir(`/etc/postgresql/${version}`)) {
-        const ok = await readFile(`/etc/postgresql/${version}/${name}/postgresql.conf`).then(
-          () => true,
-          () => false,
-        );
-        if (ok) expected.push(`${version}/${name}`);
+  it(
+    'reads every cluster under /etc/postgresql, and every pg_hba record lands on a line with its method',
+    {
+      skip: versions === undefined ? 'no /etc/postgresql here' : false,
+    },
+    async () => {
+      const host = createHost();
+      const result = await postgresqlCollector.collect(contextFor(host));
+      const clusters = result.facts?.clusters ?? [];
+      const expected: string[] = [];
+      for (const version of versions ?? []) {
+        for (const name of await readdir(`/etc/postgresql/${version}`)) {
+          const ok = await readFile(`/etc/postgresql/${version}/${name}/postgresql.conf`).then(
+            () => true,
+            () => false,
+          );
+          if (ok) expected.push(`${version}/${name}`);
+        }
       }
-    }
-    assert.deepEqual(clusters.map((cluster) => cluster.name).sort(), expected.sort());
-    for (const cluster of clusters) {
-      // As root every pg_hba.conf is readable (it is mode 0640, owned by postgres).
-      if (process.getuid?.() === 0) assert.ok(cluster.hba, `${cluster.hbaFile} was read`);
-      assert.ok(Number(cluster.settings['port']?.value ?? '5432') > 0);
-      for (const record of cluster.hba ?? []) {
-        const lines = (await readFile(record.file, 'utf8')).split('\n');
-        assert.ok(lines[record.line - 1]?.includes(record.method), `${record.file}:${record.line}`);
+      assert.deepEqual(clusters.map((cluster) => cluster.name).sort(), expected.sort());
+      for (const cluster of clusters) {
+        // As root every pg_hba.conf is readable (it is mode 0640, owned by postgres).
+        if (process.getuid?.() === 0) assert.ok(cluster.hba, `${cluster.hbaFile} was read`);
+        assert.ok(Number(cluster.settings['port']?.value ?? '5432') > 0);
+        for (const record of cluster.hba ?? []) {
+          const lines = (await readFile(record.file, 'utf8')).split('\n');
+          assert.ok(lines[record.line - 1]?.includes(record.method), `${record.file}:${record.line}`);
+        }
+        const listen = cluster.settings['listen_addresses'];
+        if (listen) {
+          const lines = (await readFile(listen.file, 'utf8')).split('\n');
+          assert.match(lines[listen.line - 1] ?? '', /^\s*listen_addresses/);
+        }
       }
-      const listen = cluster.settings['listen_addresses'];
-      if (listen) {
-        const lines = (await readFile(listen.file, 'utf8')).split('\n');
-        assert.match(lines[listen.line - 1] ?? '', /^\s*listen_addresses/);
-      }
-    }
-  });
+    },
+  );
 });

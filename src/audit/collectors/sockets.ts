@@ -72,7 +72,7 @@ export function decodeIpv6(hex: string): string | undefined {
 function compressIpv6(groups: number[]): string {
   let bestStart = -1;
   let bestLength = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
