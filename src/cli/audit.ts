@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { createHost } from '../audit/host.ts';
 import { auditRules, runAudit } from '../audit/run.ts';
 import { loadConfig } from '../config/load.ts';
+import { loadCdnRangesFile } from '../core/cdn.ts';
 import { MoatError } from '../core/errors.ts';
 import type { CliContext } from './context.ts';
 import { addOutputOptions, emitReport, type OutputFlags } from './output.ts';
@@ -24,6 +25,8 @@ export function registerAudit(program: Command, context: CliContext): void {
   ).action(async (flags: AuditFlags, command: Command) => {
     const globals = command.optsWithGlobals<{ config?: string }>();
     const { config } = await loadConfig(globals.config);
+    // A bad cdn.rangesFile is a configuration error: stop here, naming the key, not mid-audit.
+    if (config.cdn.rangesFile !== undefined) await loadCdnRangesFile(config.cdn.rangesFile);
     const root = flags.root === undefined ? undefined : path.resolve(flags.root);
     if (root !== undefined) await assertDirectory(root);
     const host = createHost({

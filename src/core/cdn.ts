@@ -8,11 +8,12 @@ import { MoatError } from './errors.ts';
 import { type Cidr, cidrCovers, parseCidr } from './ip.ts';
 
 /**
- * The day the built-in list below was taken (YYYY-MM-DD), compared with
- * https://www.cloudflare.com/ips-v4 and https://www.cloudflare.com/ips-v6. Cloudflare changes the
- * list rarely; when it does, update both lists and this date, or point `cdn.rangesFile` at a fresh copy.
+ * The day the built-in list below was last confirmed against a copy of
+ * https://www.cloudflare.com/ips-v4 and https://www.cloudflare.com/ips-v6 (YYYY-MM-DD). Cloudflare
+ * changes the list rarely; when it does, update both lists and this date, or point `cdn.rangesFile`
+ * at a fresh copy (`curl -s https://www.cloudflare.com/ips-v4 https://www.cloudflare.com/ips-v6`).
  */
-export const CLOUDFLARE_RANGES_TAKEN_ON = '2026-11-23';
+export const CLOUDFLARE_RANGES_TAKEN_ON = '2026-09-29';
 
 /** https://www.cloudflare.com/ips-v4, in the order Cloudflare publishes them. */
 export const CLOUDFLARE_IPV4: readonly string[] = [

@@ -47,7 +47,7 @@ export const ERRORS = {
     action: 'Give addresses like 203.0.113.7, 2001:db8::1, 198.51.100.0/28 or a host name that resolves.',
   },
   MOAT_PROBE_TOO_MANY: {
-    meaning: 'The probe targets expand to more than 256 addresses.',
+    meaning: 'The probe targets expand to more addresses than `probe.maxTargets` (default 256).',
     action: 'Narrow the ranges, or add --yes if you really mean to scan that many addresses you own.',
   },
   MOAT_PROBE_PORTS: {

@@ -136,3 +136,15 @@ describe('moat CLI', () => {
     assert.match((result as { stderr: string }).stderr, /MOAT_RUNTIME_TOO_OLD/);
   });
 });
+
+describe('moat audit configuration errors', () => {
+  it('stops at start-up when cdn.rangesFile cannot be read, naming the key', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'moat-cdn-'));
+    const file = path.join(dir, 'moat.yaml');
+    writeFileSync(file, `cdn:\n  provider: cloudflare\n  rangesFile: ${path.join(dir, 'missing.txt')}\n`);
+    const context = capture();
+    assert.equal(await main(['--config', file, 'audit', '--root', dir], context), 2);
+    assert.match(context.err(), /cdn\.rangesFile/);
+    assert.equal(context.out(), '');
+  });
+});
