@@ -48,6 +48,10 @@ export interface Overflow {
   readonly count: number;
   readonly sample: readonly ParsedEvent[];
   readonly reason: string;
+  /** The scenario's own ban duration, when it overrides the decision policy's base. */
+  readonly banMs?: number;
+  /** `alert`: notify only, never ban. Absent means `ban`. */
+  readonly action?: 'ban' | 'alert';
 }
 
 export type DecisionOrigin = 'scenario' | 'manual' | 'guard' | 'gate' | 'fleet' | 'import';
