@@ -8,6 +8,10 @@ import { registerAudit } from './audit.ts';
 import { registerConfig } from './config.ts';
 import { type CliContext, processContext } from './context.ts';
 import { registerProbe } from './probe.ts';
+import { registerReplay } from './replay.ts';
+import { registerWatch } from './watch.ts';
+import { registerBans } from './bans.ts';
+import { registerImport } from './import.ts';
 import { VERSION } from './version.ts';
 
 export function buildProgram(context: CliContext): Command {
@@ -24,6 +28,10 @@ export function buildProgram(context: CliContext): Command {
     });
   registerAudit(program, context);
   registerProbe(program, context);
+  registerWatch(program, context);
+  registerReplay(program, context);
+  registerBans(program, context);
+  registerImport(program, context);
   registerConfig(program, context);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -122,6 +122,12 @@ const sourceSchema = z
       .string()
       .optional()
       .describe('For `regex`: a regular expression with named groups (ip, user, path, …).'),
+    timeZone: z
+      .string()
+      .optional()
+      .describe(
+        'Zone of timestamps that carry none (syslog, nginx error log, Redis log): `local` (default), `UTC` or `+02:00`.',
+      ),
     filter: z.string().optional().describe('For `fail2ban`: path of a fail2ban filter .conf.'),
     from: z
       .enum(['end', 'start'])
@@ -188,6 +194,13 @@ const decisionsSchema = z
         'IPv6 offenders are banned as this prefix (one host usually owns a whole /64). 128 = single address.',
       ),
     allowlist: z.array(cidr).default([]).describe('Addresses and ranges that are never banned.'),
+    sshPorts: z
+      .array(port)
+      .min(1)
+      .default([22])
+      .describe(
+        'Ports sshd listens on: clients with an open connection to them count as current SSH sessions, never banned.',
+      ),
   })
   .describe('How detections become bans. Loopback and current SSH sessions are never banned.');
 
@@ -209,6 +222,13 @@ const firewallSchema = z
       .max(0)
       .default(-200)
       .describe('Hook priority of the drop chains; below 0 runs before ufw and Docker.'),
+    netns: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'a network namespace name')
+      .optional()
+      .describe(
+        'Enforce inside this network namespace (`ip netns exec NAME nft …`) instead of the host’s own.',
+      ),
   })
   .describe('Enforcement of bans.');
 

@@ -54,6 +54,11 @@ export const ERRORS = {
     meaning: 'The --ports value is not a list of ports and ranges between 1 and 65535.',
     action: 'Use a form like `22,80,443,6379` or `1-1024,6379`.',
   },
+  MOAT_FAIL2BAN_FILTER: {
+    meaning: 'A fail2ban filter (.conf) cannot be read, or uses something moat cannot compile.',
+    action:
+      'The message names the file and the option. Check it with `fail2ban-regex LOG FILTER.conf`; if fail2ban accepts it and moat does not, report it with the filter attached.',
+  },
   MOAT_COMMAND_FAILED: {
     meaning: 'A system command moat ran (nginx -T, sshd -T, nft, iptables-save…) failed.',
     action: 'The message shows its exit status and stderr; run it by hand to see why.',

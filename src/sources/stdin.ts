@@ -1,9 +1,8 @@
 /** Lines from a readable stream (standard input by default), through the same LineSplitter. */
-import type { Readable } from 'node:stream';
 import { LineSplitter } from './line-splitter.ts';
 
 export async function readLines(
-  input: Readable,
+  input: AsyncIterable<Buffer | string>,
   onLines: (lines: string[]) => void | Promise<void>,
   maxLineBytes?: number,
 ): Promise<{ lines: number; oversized: number }> {
