@@ -56,6 +56,9 @@ interface Stoppable {
 export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
   const { logger, clock } = options;
   let config = options.config;
+  // Configuration problems (scenario files, names, parsers) stop start-up before anything is opened.
+  const engine = buildEngine(config, clock);
+  const parsers = await Promise.all(config.watch.sources.map((source) => buildParser(source, clock)));
   const store = openSqliteStore(path.join(options.stateDir, 'moat.db'));
   const firewall = options.firewall ?? createFirewall(config.firewall, logger);
   const protection = createHostProtection(config.decisions.sshPorts);
@@ -122,9 +125,9 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     await settled;
     if (position) await store.setPosition(name, position);
   };
-  for (const source of config.watch.sources) {
+  for (const [index, source] of config.watch.sources.entries()) {
     const name = sourceName(source);
-    pipeline.addSource(name, await buildParser(source, clock));
+    pipeline.addSource(name, parsers[index]!);
     running.push(await startSource(source, name));
   }
 
