@@ -104,7 +104,7 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
 
   // Through a wrapper, so that reload() can swap the decider the pipeline asks.
   const pipeline = createPipeline(
-    buildEngine(config, clock),
+    engine,
     { decide: (overflow) => decider.decide(overflow) },
     {
       onDecision: (decision) => enforce(decision),
