@@ -207,9 +207,11 @@ const decisionsSchema = z
 const firewallSchema = z
   .strictObject({
     backend: z
-      .enum(['dry-run', 'nftables'])
+      .enum(['dry-run', 'nftables', 'iptables-ipset', 'ufw'])
       .default('dry-run')
-      .describe('Where bans are enforced. `dry-run` only logs: set `nftables` to ban for real.'),
+      .describe(
+        'Where bans are enforced. `dry-run` only logs: set `nftables` (recommended: covers Docker-published ports) to ban for real. `iptables-ipset` also covers them (DOCKER-USER); `ufw` rules sit in INPUT and do not.',
+      ),
     table: z
       .string()
       .regex(/^[a-z][a-z0-9_]*$/)

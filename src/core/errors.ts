@@ -59,6 +59,10 @@ export const ERRORS = {
     action:
       'The message names the file and the option. Check it with `fail2ban-regex LOG FILTER.conf`; if fail2ban accepts it and moat does not, report it with the filter attached.',
   },
+  MOAT_FIREWALL_INACTIVE: {
+    meaning: 'The configured firewall backend would not enforce bans: ufw is installed but inactive.',
+    action: 'Enable it (`ufw enable`, after allowing your SSH port), or choose firewall.backend: nftables.',
+  },
   MOAT_COMMAND_FAILED: {
     meaning: 'A system command moat ran (nginx -T, sshd -T, nft, iptables-save…) failed.',
     action: 'The message shows its exit status and stderr; run it by hand to see why.',

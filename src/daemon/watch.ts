@@ -49,6 +49,10 @@ export interface WatchDaemon {
   readonly firewall: Firewall;
 }
 
+function hasExpire(firewall: Firewall): firewall is Firewall & { expire(nowMs?: number): Promise<unknown> } {
+  return typeof (firewall as { expire?: unknown }).expire === 'function';
+}
+
 interface Stoppable {
   stop(): Promise<void>;
 }
@@ -165,8 +169,14 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
 
   const sweep = setInterval(() => {
     const now = clock.now();
-    pipeline.engine.sweep(now);
+    pipeline.engine.sweep(now, 50_000);
     decider.sweep(now);
+    // ufw has no timeouts: its backend removes expired rules when asked.
+    if (hasExpire(firewall)) {
+      firewall
+        .expire(now)
+        .catch((error: unknown) => logger.log('warn', 'expiring bans failed', { error: String(error) }));
+    }
   }, options.sweepMs ?? 10_000);
   // Left ref'd on purpose: the daemon runs until stop(), and this timer is what keeps it alive.
 

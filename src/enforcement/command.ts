@@ -8,6 +8,9 @@ export interface RunOptions {
   readonly timeoutMs?: number;
 }
 
+/** How a backend runs its commands; unit tests pass a recorder to see the argument arrays. */
+export type Runner = (command: string, args: readonly string[], input?: string) => Promise<string>;
+
 export function runCommand(
   command: string,
   args: readonly string[],

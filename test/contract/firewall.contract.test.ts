@@ -1,20 +1,37 @@
 /**
- * One contract suite, every Firewall backend: nftables (real, inside a network namespace this test
- * creates) and dry-run (in memory). See src/enforcement/types.ts for the contract.
+ * One contract suite, every Firewall backend: nftables, iptables+ipset and ufw (real, each inside a
+ * network namespace this test creates; ufw also with a private /etc/ufw) and dry-run (in memory).
+ * See src/enforcement/types.ts for the contract.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
 import { createDryRunFirewall } from '../../src/enforcement/dry-run.ts';
+import { createIptablesIpsetFirewall } from '../../src/enforcement/iptables-ipset.ts';
 import { createNftablesFirewall } from '../../src/enforcement/nftables.ts';
 import type { Firewall } from '../../src/enforcement/types.ts';
+import { createUfwFirewall } from '../../src/enforcement/ufw.ts';
 import { createNetns } from '../helpers/netns.ts';
+import { unlessInCi } from '../helpers/requirement.ts';
+import { createUfwNetns, hasUfw } from '../helpers/ufw-netns.ts';
 
 interface Backend {
   readonly name: string;
+  /** Why this backend cannot run here (a missing tool); CI fails instead of skipping. */
+  readonly skip?: string | undefined;
   setup(): Firewall;
   cleanup(): void;
 }
+
+const hasCommand = (command: string) => {
+  try {
+    execFileSync(command, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const netns = createNetns('moat-fw');
 const backends: Backend[] = [
@@ -23,6 +40,34 @@ const backends: Backend[] = [
     setup: () => createNftablesFirewall({ netns: netns.name }),
     cleanup: () => netns.remove(),
   },
+  ((): Backend => {
+    let ns: { remove(): void } | undefined;
+    return {
+      name: 'iptables-ipset',
+      skip: unlessInCi(
+        hasCommand('ipset') && hasCommand('iptables') ? undefined : 'ipset and iptables are not installed',
+      ),
+      setup: () => {
+        const created = createNetns('moat-ipset');
+        ns = created;
+        return createIptablesIpsetFirewall({ netns: created.name });
+      },
+      cleanup: () => ns?.remove(),
+    };
+  })(),
+  ((): Backend => {
+    let ns: { remove(): void } | undefined;
+    return {
+      name: 'ufw',
+      skip: unlessInCi(hasUfw() && hasCommand('iptables') ? undefined : 'ufw is not installed'),
+      setup: () => {
+        const created = createUfwNetns('moat-ufw');
+        ns = created;
+        return createUfwFirewall({ netns: created.name });
+      },
+      cleanup: () => ns?.remove(),
+    };
+  })(),
   {
     name: 'dry-run',
     setup: () => createDryRunFirewall({ clock: manualClock(1_700_000_000_000) }),
@@ -33,7 +78,7 @@ const backends: Backend[] = [
 const targets = (entries: { target: string }[]) => entries.map((e) => e.target).sort();
 
 for (const backend of backends) {
-  describe(`Firewall contract: ${backend.name}`, () => {
+  describe(`Firewall contract: ${backend.name}`, { skip: backend.skip ?? false }, () => {
     let firewall: Firewall;
     before(async () => {
       firewall = backend.setup();
