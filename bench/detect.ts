@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import type { ParsedEvent } from '../src/core/events.ts';
 import { createEngine } from '../src/detection/engine.ts';
 import { loadBuiltinScenarios } from '../src/detection/load.ts';
+import { seededRandom } from './lib/random.ts';
 
 const readText = (path: string): string => readFileSync(path, 'utf8');
 
@@ -28,18 +29,6 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
   },
 });
-
-/** mulberry32: small, fast, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = Date.parse('2024-10-10T00:00:00Z');
 const SPAN_MS = 8 * 3_600_000;
@@ -175,7 +164,7 @@ const PAGES = [
 ];
 
 function generate(total: number, seed: number): Generated {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   const events: ParsedEvent[] = [];
   const classOf = new Map<string, Clazz>();
@@ -462,7 +451,7 @@ function benchMemory(): void {
   gc();
   const base = process.memoryUsage();
   const engine = createEngine(scenarios, { maxBuckets: 2 * ips });
-  const random = rng(7);
+  const random = seededRandom(7);
   const at = T0;
   const start = performance.now();
   for (let i = 0; i < ips; i++) {

@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFail2banFilter } from '../src/parsing/fail2ban/index.ts';
 import { fsReader } from '../src/daemon/fs-reader.ts';
+import { seededRandom } from './lib/random.ts';
 
 const FILTERS = '/etc/fail2ban/filter.d';
 const DATA = join(dirname(fileURLToPath(import.meta.url)), 'data');
@@ -27,18 +28,6 @@ const START_S = Date.UTC(2025, 0, 10) / 1000;
 function argument(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 ? Number(process.argv[at + 1]) : fallback;
-}
-
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -55,7 +44,7 @@ function syslogTime(s: number): string {
 }
 
 function generateNginx(lines: number, seed: number): string[] {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
   const ipv4 = (n: number) =>
     `${((n * 7919) % 223) + 1}.${(n * 104729) % 256}.${(n * 1299709) % 256}.${((n * 15485863) % 254) + 1}`;
@@ -134,7 +123,7 @@ function generateNginx(lines: number, seed: number): string[] {
 }
 
 function generateSshd(lines: number, seed: number): string[] {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
   const ip = (n: number) =>
     `${((n * 7919) % 223) + 1}.${(n * 104729) % 256}.${(n * 1299709) % 256}.${((n * 15485863) % 254) + 1}`;

@@ -10,6 +10,7 @@
  */
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { seededRandom } from './lib/random.ts';
 
 export type AttackClass =
   'http-probing' | 'http-sensitive-files' | 'php-probe' | 'http-bad-user-agent' | 'http-flood' | 'slow-scan';
@@ -18,17 +19,6 @@ export interface Truth {
   readonly lines: number;
   readonly benign: string[];
   readonly attackers: Record<AttackClass, string[]>;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -151,7 +141,7 @@ const PHP = [
 ];
 
 export function generate(lines: number, seed: number, write: (chunk: string) => void): Truth {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const int = (n: number) => Math.floor(random() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
   const v4 = () => `${1 + int(222)}.${int(256)}.${int(256)}.${1 + int(254)}`;

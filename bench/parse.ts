@@ -13,18 +13,7 @@
 import { manualClock } from '../src/core/clock.ts';
 import type { LogLine } from '../src/core/events.ts';
 import { createParser, type Parser } from '../src/parsing/index.ts';
-
-/** mulberry32: small, fast, seeded. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './lib/random.ts';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number) => (n < 10 ? `0${n}` : String(n));
@@ -100,7 +89,7 @@ export interface GeneratedLog {
  * order, ~12 per second, from ~20k benign clients and a few hundred scanners.
  */
 export function generateCombinedLines(count: number, seed = 42, main = false): GeneratedLog {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const benign = Array.from({ length: 20_000 }, (_, i) => benignAddress(random, i));
   const attackers = Array.from({ length: 300 }, (_, i) =>
     i % 10 === 0 ? `2001:db8:bad:${i.toString(16)}::1` : `203.0.113.${i % 256}`,
@@ -146,7 +135,7 @@ export function generateCombinedLines(count: number, seed = 42, main = false): G
 
 /** `count` auth.log lines: password guessing, invalid users, scanners, and logins, from a few hundred addresses. */
 export function generateSshdLines(count: number, seed = 7): string[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const lines: string[] = [];
   let ms = Date.parse('2024-05-01T00:00:00Z');
   for (let n = 0; n < count; n++) {
