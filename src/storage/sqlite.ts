@@ -68,13 +68,15 @@ export function openSqliteStore(file: string): Store {
     active: db.prepare(
       'SELECT * FROM bans WHERE removed = 0 AND expires_at > ? ORDER BY at, id',
     ) as StatementSync,
-    activeFor: db.prepare('SELECT * FROM bans WHERE removed = 0 AND target = ? AND expires_at > ?'),
+    // `+removed` keeps SQLite off the (removed, expires_at) index, which would scan every active
+    // ban; per-target lookups must use bans_target (100k active bans: 14 ms → 0.15 ms per addBan).
+    activeFor: db.prepare('SELECT * FROM bans WHERE target = ? AND +removed = 0 AND expires_at > ?'),
     insert: db.prepare(
       `INSERT INTO bans (target, scenario, reason, origin, duration_ms, at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     ),
-    supersede: db.prepare('UPDATE bans SET removed = 1 WHERE removed = 0 AND target = ? AND id <> ?'),
-    remove: db.prepare('UPDATE bans SET removed = 1 WHERE removed = 0 AND target = ? AND expires_at > ?'),
+    supersede: db.prepare('UPDATE bans SET removed = 1 WHERE target = ? AND +removed = 0 AND id <> ?'),
+    remove: db.prepare('UPDATE bans SET removed = 1 WHERE target = ? AND +removed = 0 AND expires_at > ?'),
     offences: db.prepare('SELECT count(*) AS n FROM bans WHERE target = ? AND at >= ?'),
     getPosition: db.prepare('SELECT file_id, offset, cursor FROM positions WHERE source = ?'),
     setPosition: db.prepare(
