@@ -7,6 +7,7 @@ import type { Decision, ParsedEvent } from '../core/events.ts';
 import { isRefusal, type Decider, type Refusal } from '../decisions/decider.ts';
 import type { DetectedOverflow, Engine } from '../detection/types.ts';
 import type { Parser } from '../parsing/index.ts';
+import type { RangeParser } from '../parsing/nginx-combined.ts';
 
 export interface SourceCounts {
   lines: number;
@@ -35,6 +36,18 @@ export interface Pipeline {
   addSource(name: string, parser: Parser): void;
   /** Feeds raw lines of one source; `readAtMs` stands in for lines without their own time. */
   ingestLines(source: string, lines: readonly string[], readAtMs: number): void;
+  /**
+   * ingestLines for lines held as ranges of one text (LineSplitter.pushRanges): line i is
+   * `text.slice(bounds[2 * i], bounds[2 * i + 1])`. A parser that reads lines in place gets the
+   * ranges; any other gets the substrings.
+   */
+  ingestRanges(
+    source: string,
+    text: string,
+    bounds: readonly number[],
+    count: number,
+    readAtMs: number,
+  ): void;
   /** Feeds an already-typed event (gate requests, guard observations). */
   ingestEvent(event: ParsedEvent): void;
   stats(): PipelineStats;
@@ -66,19 +79,48 @@ export function createPipeline(
     }
   };
 
+  function ingestLines(source: string, lines: readonly string[], readAtMs: number): void {
+    const parser = parsers.get(source);
+    const counts = perSource[source];
+    if (!parser || !counts) throw new Error(`no parser for source ${source}`);
+    counts.lines += lines.length;
+    // One LogLine record for the whole batch, its text replaced per line: parsers read it during
+    // parse() and never keep it.
+    const line = { source, text: '', readAtMs };
+    for (let i = 0; i < lines.length; i++) {
+      line.text = lines[i] as string;
+      const event = parser.parse(line);
+      if (event === undefined) {
+        counts.unparsed++;
+        continue;
+      }
+      counts.parsed++;
+      const overflows = engine.ingest(event);
+      if (overflows !== undefined) onOverflows(overflows);
+    }
+  }
+
   return {
     engine,
     addSource(name, parser) {
       parsers.set(name, parser);
       perSource[name] ??= { lines: 0, parsed: 0, unparsed: 0 };
     },
-    ingestLines(source, lines, readAtMs) {
+    ingestLines,
+    ingestRanges(source, text, bounds, count, readAtMs) {
       const parser = parsers.get(source);
       const counts = perSource[source];
       if (!parser || !counts) throw new Error(`no parser for source ${source}`);
-      counts.lines += lines.length;
-      for (const text of lines) {
-        const event = parser.parse({ source, text, readAtMs });
+      const inPlace = (parser as Partial<RangeParser>).parseRange;
+      if (inPlace === undefined) {
+        const lines: string[] = [];
+        for (let i = 0; i < count; i++) lines.push(text.slice(bounds[2 * i], bounds[2 * i + 1]));
+        ingestLines(source, lines, readAtMs);
+        return;
+      }
+      counts.lines += count;
+      for (let i = 0; i < count; i++) {
+        const event = inPlace(text, bounds[2 * i] as number, bounds[2 * i + 1] as number, source, readAtMs);
         if (event === undefined) {
           counts.unparsed++;
           continue;

@@ -33,7 +33,9 @@ export async function replayFiles(
   });
   const started = performance.now();
   let oversizedLines = 0;
-  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  // Two buffers: the next chunk is read (on libuv's thread pool) while this one is parsed.
+  let buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  let spare = Buffer.allocUnsafe(CHUNK_BYTES);
   for (const file of files) {
     pipeline.addSource(file, await buildParser({ ...source, path: file, from: 'start' }, clock));
     let handle: Awaited<ReturnType<typeof open>>;
@@ -45,19 +47,29 @@ export async function replayFiles(
         `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
       );
     }
+    let reading: Promise<{ bytesRead: number }> | undefined;
     try {
       if (!(await handle.stat()).isFile())
         throw new MoatError('MOAT_FILE_NOT_FOUND', `${file} is not a file`);
       const splitter = new LineSplitter();
       const readAtMs = clock.now();
+      reading = handle.read(buffer, 0, CHUNK_BYTES, null);
       for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
+        const { bytesRead } = await reading;
+        reading = undefined;
         if (bytesRead === 0) break;
-        pipeline.ingestLines(file, splitter.push(buffer.subarray(0, bytesRead)), readAtMs);
+        const chunk = buffer.subarray(0, bytesRead);
+        [buffer, spare] = [spare, buffer];
+        reading = handle.read(buffer, 0, CHUNK_BYTES, null);
+        splitter.pushRanges(chunk, (text, bounds, count) =>
+          pipeline.ingestRanges(file, text, bounds, count, readAtMs),
+        );
       }
       pipeline.ingestLines(file, splitter.flush(), readAtMs);
       oversizedLines += splitter.stats.oversized;
     } finally {
+      // a read still in flight (the pipeline threw) settles before the file closes
+      await reading?.catch(() => undefined);
       await handle.close();
     }
   }

@@ -24,6 +24,7 @@
  */
 import type { ParsedEvent } from '../core/events.ts';
 import { formatRange, parseIpv4, parseRange, widenRange } from '../decisions/cidr-set.ts';
+import { lastEventIpv4 } from '../parsing/address.ts';
 import { compileFilter, fieldGetter, type Predicate } from './filter.ts';
 import { compileTemplate, formatDuration, formatRate, type Template } from './template.ts';
 import type {
@@ -191,11 +192,22 @@ export function createEngine(initial: readonly ScenarioDef[], options: EngineOpt
   // Per-event memo of the ip key (several scenarios group by ip).
   let memoEvent: ParsedEvent | undefined;
   let memoIpKey: Key | undefined;
+  let lastIp = '';
+  let lastIpKey: Key = 0;
   const ipKeyOf = (event: ParsedEvent): Key | undefined => {
     if (event === memoEvent) return memoIpKey;
     const ip = event.ip;
     memoEvent = event;
-    memoIpKey = typeof ip === 'string' && ip !== '' ? ipKey(ip, ipv6Prefix) : undefined;
+    if (typeof ip !== 'string' || ip === '') memoIpKey = undefined;
+    // The parser that built this event already read its IPv4 address as a number.
+    else if (event === lastEventIpv4.event && ip === lastEventIpv4.ip) memoIpKey = lastEventIpv4.value | 0;
+    // Consecutive events often come from one client: its key (an IPv6 group's text) is reused as is.
+    else if (ip === lastIp) memoIpKey = lastIpKey;
+    else {
+      memoIpKey = ipKey(ip, ipv6Prefix);
+      lastIp = ip;
+      lastIpKey = memoIpKey;
+    }
     return memoIpKey;
   };
 

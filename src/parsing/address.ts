@@ -25,6 +25,51 @@ export function isIpv4At(text: string, start: number, end: number): boolean {
   return IPV4.test(text) && IPV4.lastIndex === end;
 }
 
+/**
+ * Reads a dotted-quad IPv4 address starting at text[start] (the forms isIpv4At accepts: no leading
+ * zeros, each part ≤ 255) and returns the index one past it, or -1. The caller checks what follows.
+ * The address's value is left in `scannedIpv4.value`. One pass, no regex, no allocation: for
+ * formats that open with the address, it also finds where the address ends.
+ */
+export function scanIpv4(text: string, start: number): number {
+  let i = start;
+  let value = 0;
+  for (let part = 0; ; part++) {
+    let d = text.charCodeAt(i) - 48;
+    if (!(d >= 0 && d <= 9)) return -1;
+    let octet = d;
+    d = text.charCodeAt(++i) - 48;
+    if (d >= 0 && d <= 9) {
+      if (octet === 0) return -1;
+      octet = octet * 10 + d;
+      d = text.charCodeAt(++i) - 48;
+      if (d >= 0 && d <= 9) {
+        octet = octet * 10 + d;
+        if (octet > 255) return -1;
+        i++;
+      }
+    }
+    value = value * 256 + octet;
+    if (part === 3) {
+      scannedIpv4.value = value;
+      return i;
+    }
+    if (text.charCodeAt(i) !== DOT) return -1;
+    i++;
+  }
+}
+
+/** scanIpv4's result cell: the address as an unsigned 32-bit integer (read right after the call). */
+export const scannedIpv4 = { value: 0 };
+
+/**
+ * The IPv4 address of the event a parser built last, as an unsigned 32-bit integer, so that the
+ * detection engine need not read the same text again. A parser that read the address with
+ * scanIpv4 sets it right after building the event; a reader trusts it only for that very event
+ * whose `ip` is still that string (the check is two identity compares on the hot path).
+ */
+export const lastEventIpv4 = { event: undefined as object | undefined, ip: '', value: 0 };
+
 /** True when text[start, end) is an IPv6 address (RFC 4291 text forms, with an optional dotted-quad tail). */
 export function isIpv6At(text: string, start: number, end: number): boolean {
   const length = end - start;

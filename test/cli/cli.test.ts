@@ -148,3 +148,34 @@ describe('moat audit configuration errors', () => {
     assert.equal(context.out(), '');
   });
 });
+
+describe('moat replay', () => {
+  it('prints the documented JSON: decisions and a summary', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'moat-replay-'));
+    const log = path.join(dir, 'access.log');
+    writeFileSync(
+      log,
+      [
+        '203.0.113.7 - - [10/Oct/2024:13:55:36 +0000] "GET /.env HTTP/1.1" 404 12 "-" "curl/8.5.0"',
+        '198.51.100.2 - - [10/Oct/2024:13:55:37 +0000] "GET / HTTP/1.1" 200 512 "-" "Mozilla/5.0"',
+        'not a log line',
+        '',
+      ].join('\n'),
+    );
+    const context = capture();
+    assert.equal(await main(['replay', log, '--json'], context), 0);
+    const out = JSON.parse(context.out());
+    assert.deepEqual(Object.keys(out), ['decisions', 'summary']);
+    assert.deepEqual(
+      out.decisions.map((d: { target: string; scenario: string; at: string }) => [
+        d.target,
+        d.scenario,
+        d.at,
+      ]),
+      [['203.0.113.7', 'http-sensitive-files', '2024-10-10T13:55:36.000Z']],
+    );
+    assert.equal(out.decisions[0].durationMs, 4 * 3_600_000);
+    assert.deepEqual([out.summary.lines, out.summary.parsed, out.summary.unparsed], [3, 2, 1]);
+    assert.equal(out.summary.perScenario['http-sensitive-files'], 1);
+  });
+});
