@@ -28,7 +28,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { openSqliteStore } from '../src/storage/sqlite.ts';
-import { createNetns } from '../test/helpers/netns.ts';
+import { createNetns, writeNetnsWatchConfig } from '../test/helpers/netns.ts';
 
 const run = promisify(execFile);
 const top = path.join(import.meta.dirname, '..');
@@ -201,22 +201,9 @@ async function moatPasses() {
   const stateDir = path.join(dir, 'state');
   const configFile = path.join(dir, 'moat.yaml');
   writeFileSync(logFile, '');
-  writeFileSync(
-    configFile,
-    [
-      'firewall:',
-      '  backend: nftables',
-      `  netns: ${ns.name}`,
-      'watch:',
-      '  sources:',
-      `    - path: ${logFile}`,
-      '      format: nginx-combined',
-      '      name: web',
-      '',
-    ].join('\n'),
-  );
+  writeNetnsWatchConfig(configFile, { netns: ns.name, logFile });
   if (PRELOAD > 0) {
-    // Rows straight into the store's schema: Store.addBans is quadratic today (see firewall-restart.ts).
+    // Rows straight into the store's schema (the fastest way to preload; Store.addBans works too).
     const store = openSqliteStore(path.join(stateDir, 'moat.db'));
     await store.close();
     const db = new DatabaseSync(path.join(stateDir, 'moat.db'));

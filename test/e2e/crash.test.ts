@@ -22,7 +22,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { openSqliteStore } from '../../src/storage/sqlite.ts';
-import { createNetns, hasNft } from '../helpers/netns.ts';
+import { createNetns, hasNft, writeNetnsWatchConfig } from '../helpers/netns.ts';
 
 const run = promisify(execFile);
 const top = path.join(import.meta.dirname, '..', '..');
@@ -97,21 +97,7 @@ describe('moat watch killed with SIGKILL at random moments while banning', () =>
     if (skip) return;
     ns = createNetns('moat-cr');
     writeFileSync(logFile, '');
-    writeFileSync(
-      configFile,
-      [
-        'firewall:',
-        '  backend: nftables',
-        `  netns: ${ns.name}`,
-        'watch:',
-        '  sources:',
-        `    - path: ${logFile}`,
-        '      format: nginx-combined',
-        '      name: web',
-        '      from: start',
-        '',
-      ].join('\n'),
-    );
+    writeNetnsWatchConfig(configFile, { netns: ns.name, logFile, from: 'start' });
   });
 
   after(async () => {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { createNetns, httpGetFrom, inNetns, link } from '../helpers/netns.ts';
+import { createNetns, httpGetFrom, inNetns, link, writeNetnsWatchConfig } from '../helpers/netns.ts';
 
 const run = promisify(execFile);
 const top = path.join(import.meta.dirname, '..', '..');
@@ -56,20 +56,7 @@ describe('moat watch bans a scanner in nftables', () => {
     link(host.name, '10.231.5.1', scanner.name, '10.231.5.2');
     link(host.name, '10.231.6.1', bystander.name, '10.231.6.2');
     writeFileSync(logFile, '');
-    writeFileSync(
-      configFile,
-      [
-        'firewall:',
-        '  backend: nftables',
-        `  netns: ${host.name}`,
-        'watch:',
-        '  sources:',
-        `    - path: ${logFile}`,
-        '      format: nginx-combined',
-        '      name: web',
-        '',
-      ].join('\n'),
-    );
+    writeNetnsWatchConfig(configFile, { netns: host.name, logFile });
     web = await serveWithAccessLog(host.name, 8080, logFile);
     daemon = spawn(process.execPath, [...moat, '--config', configFile, 'watch', '--state-dir', stateDir], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,6 +3,7 @@
  * inside namespaces the test made are used (10.231.x.x on veth pairs that exist only there).
  */
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
 export function ip(...args: string[]): string {
@@ -74,4 +75,29 @@ export async function serveHttpIn(ns: string, port: number): Promise<{ stop(): v
 export function httpGetFrom(ns: string, url: string, timeoutMs = 800): string {
   const code = `const r=require('node:http').get(${JSON.stringify(url)},{timeout:${timeoutMs}},(s)=>{let b='';s.on('data',d=>b+=d);s.on('end',()=>console.log(b))});r.on('timeout',()=>{console.log('ETIMEDOUT');process.exit(0)});r.on('error',e=>console.log(e.code))`;
   return execFileSync('ip', ['netns', 'exec', ns, process.execPath, '-e', code], { encoding: 'utf8' }).trim();
+}
+
+/**
+ * Writes a moat config that tails `logFile` (nginx combined) and enforces with nftables inside
+ * namespace `netns`, never the host's own firewall.
+ */
+export function writeNetnsWatchConfig(
+  configFile: string,
+  options: { readonly netns: string; readonly logFile: string; readonly from?: 'start' | 'end' },
+): void {
+  writeFileSync(
+    configFile,
+    [
+      'firewall:',
+      '  backend: nftables',
+      `  netns: ${options.netns}`,
+      'watch:',
+      '  sources:',
+      `    - path: ${options.logFile}`,
+      '      format: nginx-combined',
+      '      name: web',
+      ...(options.from === undefined ? [] : [`      from: ${options.from}`]),
+      '',
+    ].join('\n'),
+  );
 }
