@@ -4,22 +4,8 @@
  * from. Unknown keys are errors (strict objects), so a typo never passes silently.
  */
 import { z } from 'zod';
-import { parseDurationMs } from '../core/duration.ts';
-import { parseCidr } from '../core/ip.ts';
-
-const port = z.number().int().min(1).max(65_535);
-
-/** `30s`, `5m`, `4h`, `7d`, `1500ms`, or a number of milliseconds → milliseconds. */
-const duration = z
-  .union([
-    z.number().int().min(0),
-    z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/, 'a duration like 30s, 5m, 4h or 7d'),
-  ])
-  .transform((value) => parseDurationMs(value));
-
-const cidr = z
-  .string()
-  .refine((value) => parseCidr(value) !== undefined, 'an IP address or CIDR like 203.0.113.0/24');
+import { cidr, duration, port } from './fields.ts';
+import { gateSchema } from './gate.ts';
 
 const cdnSchema = z
   .strictObject({
@@ -247,6 +233,7 @@ export const configSchema = z
     watch: watchSchema.prefault({}),
     decisions: decisionsSchema.prefault({}),
     firewall: firewallSchema.prefault({}),
+    gate: gateSchema.prefault({}),
   })
   .describe('moat configuration (/etc/moat/moat.yaml). Every key is optional.');
 
