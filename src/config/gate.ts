@@ -94,7 +94,7 @@ const routeSchema = z.strictObject({
 
 export const gateSchema = z
   .strictObject({
-    listen: listenAddress.default(8080).describe('Where the gate listens: `:8080`, `127.0.0.1:8080`.'),
+    listen: listenAddress.prefault(8080).describe('Where the gate listens: `:8080`, `127.0.0.1:8080`.'),
     tls: z
       .strictObject({ cert: z.string().min(1), key: z.string().min(1) })
       .optional()
