@@ -477,3 +477,35 @@ describe('ipGroupKey', () => {
   ];
   for (const [ip, key] of cases) it(`${ip} → ${key}`, () => assert.equal(ipGroupKey(ip, 64), key));
 });
+
+describe('release (after an unban)', () => {
+  const burst = (engine: ReturnType<typeof createEngine>, start: number, ip: string) =>
+    feed(
+      engine,
+      Array.from({ length: 6 }, (_, i) => http(start + i, ip)),
+    );
+
+  it('an address fires again at once after release; without release it stays quiet', () => {
+    const engine = createEngine(scenarios(leaky()));
+    assert.equal(burst(engine, 0, '203.0.113.7').length, 1);
+    assert.equal(burst(engine, 100, '203.0.113.7').length, 0, 'cooling down: a repeat is held back');
+    assert.ok(engine.release('203.0.113.7') > 0);
+    assert.equal(burst(engine, 200, '203.0.113.7').length, 1);
+    assert.equal(engine.release('198.51.100.1'), 0, 'an address the engine never saw');
+  });
+
+  it('an IPv6 ban of a /64 releases every address of that network', () => {
+    const engine = createEngine(scenarios(leaky()));
+    assert.equal(burst(engine, 0, '2001:db8:1:2::7').length, 1);
+    assert.ok(engine.release('2001:db8:1:2::/64') > 0);
+    assert.equal(burst(engine, 100, '2001:db8:1:2::99').length, 1);
+  });
+
+  it('compound keys that start with the address are released too', () => {
+    const engine = createEngine(scenarios(leaky({ groupBy: ['ip', 'path'] })));
+    assert.equal(burst(engine, 0, '203.0.113.7').length, 1);
+    assert.equal(burst(engine, 100, '203.0.113.7').length, 0);
+    engine.release('203.0.113.7');
+    assert.equal(burst(engine, 200, '203.0.113.7').length, 1);
+  });
+});

@@ -643,11 +643,46 @@ export function createEngine(initial: readonly ScenarioDef[], options: EngineOpt
     return { events, invalid, overflows, evicted, buckets: total, maxBuckets, perScenario };
   }
 
+  /**
+   * Forgets what the engine holds against a target (an address, or the CIDR a ban covered): its
+   * buckets and cool-downs in every scenario grouped by ip, so that after an unban the next offence
+   * fires again instead of being held back as a repeat.
+   */
+  function release(target: string): number {
+    const slash = target.indexOf('/');
+    const address = slash < 0 ? target : target.slice(0, slash);
+    const range = parseRange(address);
+    if (range === undefined) return 0;
+    const key = ipKey(address, ipv6Prefix);
+    const text = keyText(key, ipv6Prefix);
+    let released = 0;
+    const drop = (rt: Runtime, k: Key) => {
+      if (rt.cooling.delete(k)) released++;
+      if (rt.buckets.delete(k)) released++;
+      rt.samples.delete(k);
+    };
+    for (const rt of runtimes) {
+      const { groupBy } = rt.def;
+      if (groupBy.length === 1 && groupBy[0] === 'ip') {
+        drop(rt, key);
+      } else if (groupBy[0] === 'ip') {
+        // Compound keys (`<ip> <field>`): rare and small; a scan is fine off the hot path.
+        const prefix = `${text} `;
+        for (const k of [...rt.cooling.keys(), ...rt.buckets.keys()]) {
+          if (typeof k === 'string' && k.startsWith(prefix)) drop(rt, k);
+        }
+      }
+    }
+    total = Math.max(0, total - released);
+    return released;
+  }
+
   install(initial);
   return {
     ingest,
     sweep,
     stats,
+    release,
     reload: install,
     get scenarios() {
       return scenarios;

@@ -108,5 +108,11 @@ export interface Engine {
    * those of removed scenarios are dropped.
    */
   reload(scenarios: readonly ScenarioDef[]): void;
+  /**
+   * Forgets the buckets and cool-downs of a target (an address or a banned CIDR) in the scenarios
+   * grouped by ip, so an address that was unbanned is caught again on its next offence. Returns
+   * how many entries went.
+   */
+  release(target: string): number;
   readonly scenarios: readonly ScenarioDef[];
 }

@@ -2,10 +2,28 @@
 import type { Ban } from '../core/events.ts';
 import type { Position, Store } from './types.ts';
 
-export function createMemoryStore(): Store {
-  const bans: (Ban & { removed: boolean })[] = [];
-  const positions = new Map<string, Position>();
-  let nextId = 1;
+/** The data behind memory stores; pass one to several createMemoryStore calls for several handles. */
+export interface MemoryData {
+  readonly bans: (Ban & { removed: boolean })[];
+  readonly positions: Map<string, Position>;
+  nextId: number;
+  /** Bumped by every write of any handle. */
+  version: number;
+}
+
+export function createMemoryData(): MemoryData {
+  return { bans: [], positions: new Map(), nextId: 1, version: 0 };
+}
+
+export function createMemoryStore(data: MemoryData = createMemoryData()): Store {
+  const { bans, positions } = data;
+  // The version this handle has seen: its own writes keep it current unless another handle wrote
+  // in between.
+  let seen = data.version;
+  const wrote = () => {
+    if (data.version === seen) seen = ++data.version;
+    else data.version++;
+  };
   const active = (now: number) => bans.filter((ban) => !ban.removed && ban.expiresAt > now);
   return {
     kind: 'memory',
@@ -14,11 +32,12 @@ export function createMemoryStore(): Store {
       for (const ban of existing) ban.removed = true;
       const ban = {
         ...decision,
-        id: nextId++,
+        id: data.nextId++,
         expiresAt: Math.max(expiresAt, ...existing.map((b) => b.expiresAt)),
         removed: false,
       };
       bans.push(ban);
+      wrote();
       const { removed: _removed, ...out } = ban;
       return out;
     },
@@ -33,6 +52,7 @@ export function createMemoryStore(): Store {
           removed = true;
         }
       }
+      if (removed) wrote();
       return removed;
     },
     async activeBans(now) {
@@ -48,6 +68,12 @@ export function createMemoryStore(): Store {
     },
     async setPosition(source, position) {
       positions.set(source, position);
+      wrote();
+    },
+    async changedElsewhere() {
+      const changed = data.version !== seen;
+      seen = data.version;
+      return changed;
     },
     async close() {},
   };

@@ -77,6 +77,8 @@ export function openSqliteStore(file: string): Store {
     ),
     supersede: db.prepare('UPDATE bans SET removed = 1 WHERE target = ? AND +removed = 0 AND id <> ?'),
     remove: db.prepare('UPDATE bans SET removed = 1 WHERE target = ? AND +removed = 0 AND expires_at > ?'),
+    // Changes when another connection commits (never for this connection's own writes).
+    dataVersion: db.prepare('PRAGMA data_version'),
     offences: db.prepare('SELECT count(*) AS n FROM bans WHERE target = ? AND at >= ?'),
     getPosition: db.prepare('SELECT file_id, offset, cursor FROM positions WHERE source = ?'),
     setPosition: db.prepare(
@@ -100,6 +102,10 @@ export function openSqliteStore(file: string): Store {
     statements.supersede.run(decision.target, row.id);
     return toBan(row);
   };
+
+  const readDataVersion = () =>
+    Number((statements.dataVersion.get() as { data_version: number }).data_version);
+  let dataVersion = readDataVersion();
 
   const transaction = <T>(work: () => T): T => {
     db.exec('BEGIN IMMEDIATE');
@@ -143,6 +149,12 @@ export function openSqliteStore(file: string): Store {
     },
     async setPosition(source, position) {
       statements.setPosition.run(source, position.fileId, position.offset, position.cursor ?? null);
+    },
+    async changedElsewhere() {
+      const version = readDataVersion();
+      const changed = version !== dataVersion;
+      dataVersion = version;
+      return changed;
     },
     async close() {
       db.close();

@@ -10,6 +10,9 @@
  *  - removeBan(target, now) returns whether an active ban was removed; the offence history stays.
  *  - offences(target, sinceMs) counts bans ever added for the target at or after sinceMs.
  *  - Positions are keyed by source; setPosition replaces.
+ *  - changedElsewhere() answers whether another handle on the same store (another process, e.g.
+ *    `moat bans remove` while the daemon runs) committed anything since the previous call (or since
+ *    this handle was opened). It is cheap enough to call every second.
  */
 import type { Ban, Decision } from '../core/events.ts';
 
@@ -31,5 +34,6 @@ export interface Store {
   offences(target: string, sinceMs: number): Promise<number>;
   getPosition(source: string): Promise<Position | undefined>;
   setPosition(source: string, position: Position): Promise<void>;
+  changedElsewhere(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Decision } from '../../src/core/events.ts';
-import { createMemoryStore } from '../../src/storage/memory.ts';
+import { createMemoryData, createMemoryStore } from '../../src/storage/memory.ts';
 import { openSqliteStore } from '../../src/storage/sqlite.ts';
 import type { Store } from '../../src/storage/types.ts';
 
@@ -16,12 +16,23 @@ function decision(target: string, at: number, scenario = 'ssh-bruteforce'): Deci
   return { target, scenario, reason: `${scenario} by ${target}`, origin: 'scenario', durationMs: HOUR, at };
 }
 
-const implementations: { name: string; open: () => Store }[] = [
+const implementations: { name: string; open: () => Store; openPair: () => [Store, Store] }[] = [
   {
     name: 'sqlite',
     open: () => openSqliteStore(path.join(mkdtempSync(path.join(tmpdir(), 'moat-store-')), 'state.db')),
+    openPair: () => {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'moat-store-')), 'state.db');
+      return [openSqliteStore(file), openSqliteStore(file)];
+    },
   },
-  { name: 'memory', open: () => createMemoryStore() },
+  {
+    name: 'memory',
+    open: () => createMemoryStore(),
+    openPair: () => {
+      const data = createMemoryData();
+      return [createMemoryStore(data), createMemoryStore(data)];
+    },
+  },
 ];
 
 for (const implementation of implementations) {
@@ -32,6 +43,27 @@ for (const implementation of implementations) {
     });
     afterEach(async () => {
       await store.close();
+    });
+
+    it('tells a handle when another handle changed the store, never for its own writes', async () => {
+      const [daemon, cli] = implementation.openPair();
+      try {
+        assert.equal(await daemon.changedElsewhere(), false, 'nothing happened yet');
+        await daemon.addBan(decision('203.0.113.7', T0), T0 + HOUR);
+        assert.equal(await daemon.changedElsewhere(), false, 'its own write');
+        assert.equal(await cli.changedElsewhere(), true, 'the other handle sees it');
+        assert.equal(await cli.removeBan('203.0.113.7', T0 + 1), true);
+        assert.equal(await daemon.changedElsewhere(), true, 'an unban from the CLI');
+        assert.equal(await daemon.changedElsewhere(), false, 'answered once per change');
+        assert.deepEqual(await daemon.activeBans(T0 + 1), []);
+        await daemon.addBan(decision('198.51.100.1', T0), T0 + HOUR);
+        await cli.addBan(decision('198.51.100.2', T0), T0 + HOUR);
+        await daemon.addBan(decision('198.51.100.3', T0), T0 + HOUR);
+        assert.equal(await daemon.changedElsewhere(), true, 'a write of the other between two of its own');
+      } finally {
+        await daemon.close();
+        await cli.close();
+      }
     });
 
     it('returns active bans oldest first and drops expired ones', async () => {
