@@ -10,8 +10,10 @@
 import path from 'node:path';
 import type { MoatConfig, SourceConfig } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
+import type { AlertSink } from '../alerts/types.ts';
 import type { Decision } from '../core/events.ts';
-import type { Decider } from '../decisions/decider.ts';
+import { createBanSet } from '../decisions/ban-set.ts';
+import { isRefusal, type Decider } from '../decisions/decider.ts';
 import type { Firewall } from '../enforcement/types.ts';
 import { createFileTail } from '../sources/file-tail.ts';
 import { createJournaldSource } from '../sources/journald.ts';
@@ -23,6 +25,7 @@ import { createFirewall } from './firewall.ts';
 import { createHostProtection } from './host-protection.ts';
 import type { Logger } from './log.ts';
 import { createPipeline, type Pipeline } from './pipeline.ts';
+import type { BanOutcome, Component, ComponentFactory, DaemonServices } from './services.ts';
 
 export interface WatchOptions {
   readonly config: MoatConfig;
@@ -37,6 +40,14 @@ export interface WatchOptions {
   readonly sweepMs?: number;
   /** Tail poll period (inotify wakes sooner). Default 250 ms. */
   readonly pollMs?: number;
+  /** Read `watch.sources` (default). `moat guard` and `moat gate` run without them. */
+  readonly sources?: boolean;
+  /** Components hosted over the daemon's services: the guard, the gate. */
+  readonly components?: readonly ComponentFactory[];
+  /** Where ban and incident alerts go. Default: nowhere. */
+  readonly alerts?: DaemonAlerts;
+  /** How often the store is asked whether another process (`moat bans add|remove`) changed it. Default 1 s. */
+  readonly storePollMs?: number;
 }
 
 export interface WatchDaemon {
@@ -47,6 +58,23 @@ export interface WatchDaemon {
   readonly pipeline: Pipeline;
   readonly store: Store;
   readonly firewall: Firewall;
+  readonly services: DaemonServices;
+}
+
+type DaemonAlerts = AlertSink & { flush?(): Promise<void>; stop?(): Promise<void> };
+
+const noAlerts: DaemonAlerts = { send() {} };
+
+function formatMs(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return ms >= 60_000 ? `${Math.round(ms / 60_000)}m` : `${ms}ms`;
 }
 
 function hasExpire(firewall: Firewall): firewall is Firewall & { expire(nowMs?: number): Promise<unknown> } {
@@ -79,20 +107,45 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
   await firewall.blockMany(active.map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - restoredAt })));
   let decider: Decider = buildDecider(config, deciderDeps);
   for (const ban of active) decider.remember(ban);
+  const alerts: DaemonAlerts = options.alerts ?? noAlerts;
+  // What this daemon believes is banned (target → expiry), to tell what another process changed.
+  const known = new Map<string, number>(active.map((ban) => [ban.target, ban.expiresAt]));
+  const bans = createBanSet(clock);
+  bans.replace(active);
   logger.log('info', 'moat watch started', {
     restoredBans: active.length,
     firewall: firewall.name,
     sources: config.watch.sources.map(sourceName),
   });
 
-  // Decisions are enforced in order, off the parsing loop; `settled` is what positions wait for.
+  // Decisions are enforced in order, off the parsing loop, in batches: every decision taken while
+  // the previous batch was being committed goes into the next one (one store transaction, one
+  // firewall transaction). `settled` is what positions wait for.
   let settled: Promise<void> = Promise.resolve();
-  const enforce = (decision: Decision) => {
-    settled = settled.then(async () => {
-      try {
-        const ban = await store.addBan(decision, decision.at + decision.durationMs);
-        const ttlMs = ban.expiresAt - clock.now();
-        if (ttlMs > 0) await firewall.block(decision.target, ttlMs);
+  let pending: Decision[] = [];
+  let flushScheduled = false;
+  const flushPending = async () => {
+    flushScheduled = false;
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return;
+    try {
+      const stored = await store.addBans(
+        batch.map((decision) => ({ decision, expiresAt: decision.at + decision.durationMs })),
+      );
+      const now = clock.now();
+      for (const ban of stored) {
+        known.set(ban.target, ban.expiresAt);
+        bans.add(ban.target, ban.expiresAt);
+      }
+      await firewall.blockMany(
+        stored
+          .filter((ban) => ban.expiresAt > now)
+          .map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - now })),
+      );
+      for (const [i, decision] of batch.entries()) {
+        const ban = stored[i];
+        if (ban === undefined) continue;
         logger.log('info', 'ban', {
           target: decision.target,
           scenario: decision.scenario,
@@ -100,10 +153,31 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
           durationMs: decision.durationMs,
           expiresAt: new Date(ban.expiresAt).toISOString(),
         });
-      } catch (error) {
+        const ip = decision.target.includes('/') ? undefined : decision.target;
+        alerts.send({
+          kind: 'ban',
+          severity: 'warning',
+          title: `Banned ${decision.target} (${decision.scenario})`,
+          text: decision.reason,
+          incident: ip ?? decision.target,
+          ...(ip === undefined ? {} : { ip }),
+          actions: [`banned ${decision.target} for ${formatMs(decision.durationMs)}`],
+          fields: { scenario: decision.scenario, target: decision.target, origin: decision.origin },
+          at: decision.at,
+        });
+      }
+    } catch (error) {
+      for (const decision of batch) {
         logger.log('error', 'ban failed', { target: decision.target, error: String(error) });
       }
-    });
+    }
+  };
+  const enforce = (decision: Decision) => {
+    pending.push(decision);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      settled = settled.then(flushPending);
+    }
   };
 
   // Through a wrapper, so that reload() can swap the decider the pipeline asks.
@@ -120,6 +194,19 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
           reason: refusal.reason,
           ...(refusal.target === undefined ? {} : { target: refusal.target }),
         });
+        if (refusal.alert) {
+          const { overflow } = refusal;
+          alerts.send({
+            kind: overflow.scenario,
+            severity: 'warning',
+            title: overflow.reason,
+            text: `${overflow.reason} (scenario ${overflow.scenario}, ${overflow.count} event${overflow.count === 1 ? '' : 's'})`,
+            incident: overflow.ip ?? `${overflow.scenario}:${overflow.key}`,
+            ...(overflow.ip === undefined ? {} : { ip: overflow.ip }),
+            fields: { scenario: overflow.scenario, key: overflow.key },
+            at: overflow.at,
+          });
+        }
       },
     },
   );
@@ -129,10 +216,12 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     await settled;
     if (position) await store.setPosition(name, position);
   };
-  for (const [index, source] of config.watch.sources.entries()) {
-    const name = sourceName(source);
-    pipeline.addSource(name, parsers[index]!);
-    running.push(await startSource(source, name));
+  if (options.sources !== false) {
+    for (const [index, source] of config.watch.sources.entries()) {
+      const name = sourceName(source);
+      pipeline.addSource(name, parsers[index]!);
+      running.push(await startSource(source, name));
+    }
   }
 
   async function startSource(source: SourceConfig, name: string): Promise<Stoppable> {
@@ -171,6 +260,8 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     const now = clock.now();
     pipeline.engine.sweep(now, 50_000);
     decider.sweep(now);
+    bans.sweep(now);
+    for (const [target, until] of known) if (until <= now) known.delete(target);
     // ufw has no timeouts: its backend removes expired rules when asked.
     if (hasExpire(firewall)) {
       firewall
@@ -180,10 +271,100 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
   }, options.sweepMs ?? 10_000);
   // Left ref'd on purpose: the daemon runs until stop(), and this timer is what keeps it alive.
 
+  // Another process (`moat bans add|remove`, a second daemon) changed the store: catch up. An unban
+  // also clears the decider's history and the engine's cool-down, so the next offence bans again.
+  let syncing = false;
+  const syncFromStore = async () => {
+    if (syncing || !(await store.changedElsewhere())) return;
+    syncing = true;
+    try {
+      await settled;
+      const now = clock.now();
+      const current = await store.activeBans(now);
+      const seen = new Set<string>();
+      const added: { target: string; ttlMs: number }[] = [];
+      for (const ban of current) {
+        seen.add(ban.target);
+        if (known.get(ban.target) === ban.expiresAt) continue;
+        known.set(ban.target, ban.expiresAt);
+        bans.add(ban.target, ban.expiresAt);
+        decider.remember(ban);
+        added.push({ target: ban.target, ttlMs: ban.expiresAt - now });
+      }
+      const removed = [...known.keys()].filter((target) => !seen.has(target));
+      for (const target of removed) {
+        const wasActive = (known.get(target) ?? 0) > now;
+        known.delete(target);
+        if (!wasActive) continue;
+        bans.remove(target);
+        decider.forget(target);
+        pipeline.engine.release(target);
+        await firewall.release(target);
+      }
+      if (added.length > 0) await firewall.blockMany(added);
+      if (added.length > 0 || removed.length > 0) {
+        logger.log('info', 'bans changed by another process', {
+          added: added.length,
+          removed: removed.length,
+        });
+      }
+    } catch (error) {
+      logger.log('warn', 'reading ban changes failed', { error: String(error) });
+    } finally {
+      syncing = false;
+    }
+  };
+  const storePoll = setInterval(() => void syncFromStore(), options.storePollMs ?? 1000);
+  storePoll.unref();
+
+  const services: DaemonServices = {
+    logger,
+    clock,
+    alerts,
+    bans,
+    ingest: (event) => pipeline.ingestEvent(event),
+    async ban(request): Promise<BanOutcome> {
+      const result = decider.decide({
+        scenario: request.scenario,
+        key: request.ip,
+        ip: request.ip,
+        at: request.at,
+        count: 1,
+        sample: [],
+        reason: request.reason,
+        action: 'ban',
+        ...(request.banMs === undefined ? {} : { banMs: request.banMs }),
+      });
+      if (isRefusal(result)) {
+        logger.log('info', 'not banned', {
+          scenario: request.scenario,
+          code: result.code,
+          reason: result.reason,
+        });
+        return { banned: false, code: result.code, reason: result.reason };
+      }
+      enforce(result);
+      await settled;
+      return { banned: true, target: result.target, durationMs: result.durationMs };
+    },
+  };
+  const components: Component[] = [];
+  try {
+    for (const factory of options.components ?? []) components.push(await factory(services));
+  } catch (error) {
+    for (const component of components.reverse()) await component.stop();
+    clearInterval(sweep);
+    clearInterval(storePoll);
+    for (const source of running) await source.stop();
+    await store.close();
+    throw error;
+  }
+
   return {
     pipeline,
     store,
     firewall,
+    services,
     async reload(next) {
       pipeline.engine.reload(loadConfiguredScenarios(next));
       config = next;
@@ -194,8 +375,12 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     },
     async stop() {
       clearInterval(sweep);
+      clearInterval(storePoll);
+      for (const component of [...components].reverse()) await component.stop();
       for (const source of running) await source.stop();
       await settled;
+      await alerts.flush?.();
+      await alerts.stop?.();
       await store.close();
       logger.log('info', 'moat watch stopped', { ...pipeline.stats() });
     },

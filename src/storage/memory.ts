@@ -42,7 +42,9 @@ export function createMemoryStore(data: MemoryData = createMemoryData()): Store 
       return out;
     },
     async addBans(items) {
-      for (const item of items) await this.addBan(item.decision, item.expiresAt);
+      const out: Ban[] = [];
+      for (const item of items) out.push(await this.addBan(item.decision, item.expiresAt));
+      return out;
     },
     async removeBan(target, now) {
       let removed = false;

@@ -125,9 +125,7 @@ export function openSqliteStore(file: string): Store {
       return transaction(() => addOne(decision, expiresAt));
     },
     async addBans(items) {
-      transaction(() => {
-        for (const item of items) addOne(item.decision, item.expiresAt);
-      });
+      return transaction(() => items.map((item) => addOne(item.decision, item.expiresAt)));
     },
     async removeBan(target, now) {
       // Expired bans are not "removed": only an active one counts.

@@ -27,8 +27,11 @@ export interface Position {
 export interface Store {
   readonly kind: string;
   addBan(decision: Decision, expiresAt: number): Promise<Ban>;
-  /** Adds many bans in one transaction (bulk import, fleet sync). */
-  addBans(items: readonly { decision: Decision; expiresAt: number }[]): Promise<void>;
+  /**
+   * Adds many bans in one transaction (a burst of decisions, bulk import, fleet sync): durable when it
+   * resolves, all or nothing. Returns the stored bans in the order given.
+   */
+  addBans(items: readonly { decision: Decision; expiresAt: number }[]): Promise<Ban[]>;
   removeBan(target: string, now: number): Promise<boolean>;
   activeBans(now: number): Promise<Ban[]>;
   offences(target: string, sinceMs: number): Promise<number>;

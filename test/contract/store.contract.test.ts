@@ -112,8 +112,19 @@ for (const implementation of implementations) {
         decision: decision(`10.0.${i >> 8}.${i & 255}`, T0),
         expiresAt: T0 + HOUR,
       }));
-      await store.addBans(items);
+      const stored = await store.addBans(items);
+      assert.deepEqual(
+        stored.map((ban) => ban.target),
+        items.map((item) => item.decision.target),
+      );
       assert.equal((await store.activeBans(T0)).length, 500);
+    });
+
+    it('in a batch, a target already banned for longer keeps the later expiry', async () => {
+      await store.addBan(decision('203.0.113.7', T0), T0 + 3 * HOUR);
+      const [ban] = await store.addBans([{ decision: decision('203.0.113.7', T0 + 1), expiresAt: T0 + HOUR }]);
+      assert.equal(ban?.expiresAt, T0 + 3 * HOUR);
+      assert.equal((await store.activeBans(T0 + 1)).length, 1);
     });
 
     it('stores and replaces read positions per source', async () => {

@@ -13,6 +13,7 @@ import { systemClock } from '../../src/core/clock.ts';
 import type { Logger } from '../../src/daemon/log.ts';
 import { startWatch } from '../../src/daemon/watch.ts';
 import { createDryRunFirewall } from '../../src/enforcement/dry-run.ts';
+import { openSqliteStore } from '../../src/storage/sqlite.ts';
 
 function capture(): Logger & { lines: { msg: string; [key: string]: unknown }[] } {
   const lines: { msg: string }[] = [];
@@ -96,6 +97,55 @@ describe('moat watch (in-process, dry-run firewall)', () => {
     // 198.51.100.88's line was read before the restart: it is not re-read (so, with the scenario back, still no ban).
     assert.equal((await again.store.activeBans(Date.now())).length, 1);
     await again.stop();
+  });
+
+  it('learns of bans removed and added by another process within a second, and bans an unbanned prober again', async () => {
+    const state = mkdtempSync(path.join(tmpdir(), 'moat-sync-'));
+    const access = path.join(state, 'access.log');
+    writeFileSync(access, '');
+    const firewall = createDryRunFirewall();
+    const daemon = await startWatch({
+      config: parseConfig({ watch: { sources: [{ path: access, format: 'nginx-combined', name: 'web' }] } }),
+      stateDir: state,
+      logger: capture(),
+      clock: systemClock,
+      firewall,
+      pollMs: 20,
+      storePollMs: 100,
+    });
+    // The CLI's own connection to the same store, as `moat bans remove|add` opens it.
+    const cli = openSqliteStore(path.join(state, 'moat.db'));
+    try {
+      appendFileSync(access, probe('203.0.113.90', '/.env'));
+      await until(async () => daemon.services.bans.isBanned('203.0.113.90'), 'the first ban');
+
+      assert.equal(await cli.removeBan('203.0.113.90', Date.now()), true);
+      const removedAt = Date.now();
+      await until(() => !daemon.services.bans.isBanned('203.0.113.90'), 'the daemon to see the unban');
+      assert.ok(Date.now() - removedAt < 1000, 'within a second');
+      assert.deepEqual(await firewall.list(), [], 'released from the firewall too');
+
+      // The same prober probes again: it is a new offence, not a repeat held back by a cool-down.
+      appendFileSync(access, probe('203.0.113.90', '/.git/config'));
+      await until(async () => daemon.services.bans.isBanned('203.0.113.90'), 'the second ban');
+      assert.equal((await cli.activeBans(Date.now())).length, 1);
+
+      // A ban added by another process reaches the live set and the firewall.
+      const manual = {
+        target: '198.51.100.0/24',
+        scenario: 'manual',
+        reason: 'added by hand',
+        origin: 'manual' as const,
+        durationMs: 3_600_000,
+        at: Date.now(),
+      };
+      await cli.addBan(manual, manual.at + manual.durationMs);
+      await until(() => daemon.services.bans.isBanned('198.51.100.7'), 'the added range');
+      assert.ok((await firewall.list()).some((e) => e.target === '198.51.100.0/24'));
+    } finally {
+      await cli.close();
+      await daemon.stop();
+    }
   });
 
   it('refuses to start on a scenario name that does not exist, naming the key', async () => {
