@@ -112,6 +112,20 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
   const known = new Map<string, number>(active.map((ban) => [ban.target, ban.expiresAt]));
   const bans = createBanSet(clock);
   bans.replace(active);
+  // Bans longer than the backend can hold (ipset's ≈ 24.8 days) are blocked again before they run out.
+  const maxTtlMs = firewall.maxTtlMs ?? Number.POSITIVE_INFINITY;
+  const reblockAt = new Map<string, number>();
+  const noteBlocked = (entries: readonly { target: string; ttlMs?: number }[], now: number) => {
+    for (const entry of entries) {
+      if (entry.ttlMs !== undefined && entry.ttlMs > maxTtlMs) {
+        reblockAt.set(entry.target, now + maxTtlMs - Math.min(3_600_000, maxTtlMs / 10));
+      }
+    }
+  };
+  noteBlocked(
+    active.map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - restoredAt })),
+    restoredAt,
+  );
   logger.log('info', 'moat watch started', {
     restoredBans: active.length,
     firewall: firewall.name,
@@ -138,11 +152,11 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
         known.set(ban.target, ban.expiresAt);
         bans.add(ban.target, ban.expiresAt);
       }
-      await firewall.blockMany(
-        stored
-          .filter((ban) => ban.expiresAt > now)
-          .map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - now })),
-      );
+      const entries = stored
+        .filter((ban) => ban.expiresAt > now)
+        .map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - now }));
+      await firewall.blockMany(entries);
+      noteBlocked(entries, now);
       for (const [i, decision] of batch.entries()) {
         const ban = stored[i];
         if (ban === undefined) continue;
@@ -262,6 +276,23 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     decider.sweep(now);
     bans.sweep(now);
     for (const [target, until] of known) if (until <= now) known.delete(target);
+    const due: { target: string; ttlMs: number }[] = [];
+    for (const [target, at] of reblockAt) {
+      if (at > now) continue;
+      reblockAt.delete(target);
+      const until = known.get(target);
+      if (until !== undefined && until > now) due.push({ target, ttlMs: until - now });
+    }
+    if (due.length > 0) {
+      noteBlocked(due, now);
+      settled = settled.then(() =>
+        firewall
+          .blockMany(due)
+          .catch((error: unknown) =>
+            logger.log('warn', 'refreshing long bans failed', { error: String(error) }),
+          ),
+      );
+    }
     // ufw has no timeouts: its backend removes expired rules when asked.
     if (hasExpire(firewall)) {
       firewall
@@ -297,11 +328,15 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
         known.delete(target);
         if (!wasActive) continue;
         bans.remove(target);
+        reblockAt.delete(target);
         decider.forget(target);
         pipeline.engine.release(target);
         await firewall.release(target);
       }
-      if (added.length > 0) await firewall.blockMany(added);
+      if (added.length > 0) {
+        await firewall.blockMany(added);
+        noteBlocked(added, now);
+      }
       if (added.length > 0 || removed.length > 0) {
         logger.log('info', 'bans changed by another process', {
           added: added.length,

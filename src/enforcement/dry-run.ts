@@ -11,6 +11,8 @@ export interface DryRunOptions {
   readonly clock?: Clock;
   /** Receives one line per verb, e.g. `block 203.0.113.7 for 3600s`. */
   readonly log?: (line: string) => void;
+  /** Behave like a backend whose timeouts are capped (ipset): longer ttls are clamped to this. */
+  readonly maxTtlMs?: number;
 }
 
 export function createDryRunFirewall(options: DryRunOptions = {}): Firewall {
@@ -18,13 +20,18 @@ export function createDryRunFirewall(options: DryRunOptions = {}): Firewall {
   const log = options.log ?? (() => {});
   /** element → expiry (ms since epoch) or Infinity. */
   const entries = new Map<string, number>();
+  const maxTtlMs = options.maxTtlMs ?? Number.POSITIVE_INFINITY;
   const put = (entry: BlockEntry) => {
     const { element } = toTarget(entry.target);
-    entries.set(element, entry.ttlMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + entry.ttlMs);
+    entries.set(
+      element,
+      entry.ttlMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + Math.min(entry.ttlMs, maxTtlMs),
+    );
     log(`block ${element}${entry.ttlMs === undefined ? '' : ` for ${Math.ceil(entry.ttlMs / 1000)}s`}`);
   };
   return {
     name: 'dry-run',
+    ...(options.maxTtlMs === undefined ? {} : { maxTtlMs: options.maxTtlMs }),
     async init() {
       log('init (dry run: no firewall is changed)');
     },

@@ -120,6 +120,7 @@ export function createIptablesIpsetFirewall(options: IptablesIpsetOptions = {}):
 
   return {
     name: 'iptables-ipset',
+    maxTtlMs: IPSET_MAX_TIMEOUT_MS,
     init: () =>
       serial(async () => {
         for (const family of [4, 6] as const) {

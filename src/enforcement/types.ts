@@ -24,6 +24,11 @@ export interface FirewallEntry {
 
 export interface Firewall {
   readonly name: string;
+  /**
+   * The longest timeout the backend can hold (ipset: ≈ 24.8 days); a longer ttl is clamped to it,
+   * and the daemon blocks the target again before it runs out. Undefined: no limit.
+   */
+  readonly maxTtlMs?: number;
   init(): Promise<void>;
   block(target: string, ttlMs?: number): Promise<void>;
   blockMany(entries: readonly BlockEntry[]): Promise<void>;

@@ -148,6 +148,37 @@ describe('moat watch (in-process, dry-run firewall)', () => {
     }
   });
 
+  it('blocks a ban again before a backend with capped timeouts (ipset) lets it lapse', async () => {
+    const state = mkdtempSync(path.join(tmpdir(), 'moat-long-'));
+    const access = path.join(state, 'access.log');
+    writeFileSync(access, '');
+    // A backend that holds a timeout for at most 300 ms, standing in for ipset's 24.8 days.
+    const firewall = createDryRunFirewall({ maxTtlMs: 300 });
+    const daemon = await startWatch({
+      config: parseConfig({ watch: { sources: [{ path: access, format: 'nginx-combined', name: 'web' }] } }),
+      stateDir: state,
+      logger: capture(),
+      clock: systemClock,
+      firewall,
+      pollMs: 20,
+      sweepMs: 40,
+    });
+    try {
+      appendFileSync(access, probe('203.0.113.91', '/.env'));
+      await until(async () => (await firewall.list()).length === 1, 'the ban in the firewall');
+      for (let i = 0; i < 10; i++) {
+        await sleep(100);
+        assert.deepEqual(
+          (await firewall.list()).map((e) => e.target),
+          ['203.0.113.91'],
+          `still blocked after ${(i + 1) * 100} ms of a 4 h ban`,
+        );
+      }
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('refuses to start on a scenario name that does not exist, naming the key', async () => {
     const bad = parseConfig({ watch: { scenarios: { disabled: ['http-sensitive-file'] } } });
     await assert.rejects(
