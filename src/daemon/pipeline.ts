@@ -7,7 +7,7 @@ import type { Decision, ParsedEvent } from '../core/events.ts';
 import { isRefusal, type Decider, type Refusal } from '../decisions/decider.ts';
 import type { DetectedOverflow, Engine } from '../detection/types.ts';
 import type { Parser } from '../parsing/index.ts';
-import type { RangeParser } from '../parsing/nginx-combined.ts';
+import type { RangeParser } from '../parsing/types.ts';
 
 export interface SourceCounts {
   lines: number;

@@ -13,7 +13,7 @@ import { ipAt, lastEventIpv4, scanIpv4, scannedIpv4 } from './address.ts';
 import { makeEvent, type Fields } from './event.ts';
 import { requestParts, splitRequest, uintAt, valueAt } from './nginx-http.ts';
 import { nginxTimeLocalAt } from './time.ts';
-import type { Parser } from './types.ts';
+import type { RangeParser } from './types.ts';
 
 const SPACE = 32;
 const QUOTE = 34;
@@ -33,21 +33,6 @@ function threeDigitsAt(text: string, i: number): number {
 export interface HttpParserOptions {
   readonly service?: string;
   readonly kind?: string;
-}
-
-/**
- * A Parser that can also read a line in place, inside a larger text (`text.slice(start, end)` is the
- * line): no substring per line, and V8 reads the characters of a flat text faster than those of a
- * slice. The character at `end` must be the line's `\n` or `\r`, or `end` the text's length.
- */
-export interface RangeParser extends Parser {
-  parseRange(
-    text: string,
-    start: number,
-    end: number,
-    source: string,
-    readAtMs: number,
-  ): ParsedEvent | undefined;
 }
 
 export function createNginxCombinedParser(options: HttpParserOptions = {}): RangeParser {

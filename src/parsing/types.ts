@@ -53,3 +53,18 @@ export interface Parser {
   readonly format: string;
   parse(line: LogLine): ParsedEvent | undefined;
 }
+
+/**
+ * A Parser that can also read a line in place, inside a larger text (`text.slice(start, end)` is the
+ * line): no substring per line, and V8 reads the characters of a flat text faster than those of a
+ * slice. The character at `end` must be the line's `\n` or `\r`, or `end` the text's length.
+ */
+export interface RangeParser extends Parser {
+  parseRange(
+    text: string,
+    start: number,
+    end: number,
+    source: string,
+    readAtMs: number,
+  ): ParsedEvent | undefined;
+}
