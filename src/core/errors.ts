@@ -76,6 +76,15 @@ export const ERRORS = {
       'A ban was refused because it would lock the operator out: loopback, a current SSH session, or an allowlisted range.',
     action: 'Ban a narrower target, or remove the address from the allowlist first if you really mean it.',
   },
+  MOAT_GATE_LISTEN: {
+    meaning: 'The gate (or its metrics listener) cannot listen on the configured address.',
+    action:
+      'The message names the key and the reason: EADDRINUSE (another process has the port: pick another), EACCES (ports below 1024 need root or CAP_NET_BIND_SERVICE), EADDRNOTAVAIL (the address is not on this host).',
+  },
+  MOAT_GATE_TLS: {
+    meaning: 'The certificate or key named in gate.tls cannot be read.',
+    action: 'Point gate.tls.cert and gate.tls.key at readable PEM files (the full chain, and its private key).',
+  },
   MOAT_INTERNAL: {
     meaning: 'A bug in moat: something that should not happen did.',
     action: 'Re-run with --debug and report the stack trace.',
