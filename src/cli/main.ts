@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isMoatError } from '../core/errors.ts';
+import { registerAlerts } from './alerts.ts';
 import { registerAudit } from './audit.ts';
 import { registerConfig } from './config.ts';
 import { type CliContext, processContext } from './context.ts';
@@ -33,6 +34,7 @@ export function buildProgram(context: CliContext): Command {
   registerBans(program, context);
   registerImport(program, context);
   registerConfig(program, context);
+  registerAlerts(program, context);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { cidr, duration, port } from './fields.ts';
+import { alertsSchema } from './alerts.ts';
 import { gateSchema } from './gate.ts';
+import { guardSchema } from './guard.ts';
 
 const cdnSchema = z
   .strictObject({
@@ -234,6 +236,8 @@ export const configSchema = z
     decisions: decisionsSchema.prefault({}),
     firewall: firewallSchema.prefault({}),
     gate: gateSchema.prefault({}),
+    guard: guardSchema.prefault({}),
+    alerts: alertsSchema.prefault({}),
   })
   .describe('moat configuration (/etc/moat/moat.yaml). Every key is optional.');
 

@@ -76,6 +76,16 @@ export const ERRORS = {
       'A ban was refused because it would lock the operator out: loopback, a current SSH session, or an allowlisted range.',
     action: 'Ban a narrower target, or remove the address from the allowlist first if you really mean it.',
   },
+  MOAT_SECRET_FILE: {
+    meaning:
+      'A secret file named in the configuration (secretFile, urlFile, tokenFile, passwordFile) cannot be read or is empty.',
+    action:
+      'The message names the key and the file. Check the path and that the user moat runs as can read it (chmod 600, owned by that user).',
+  },
+  MOAT_ALERTS_NONE: {
+    meaning: '`moat alerts test` found no notifier to test.',
+    action: 'Add one under alerts.notifiers (see docs/alerts.md), or check the name given with --notifier.',
+  },
   MOAT_GATE_LISTEN: {
     meaning: 'The gate (or its metrics listener) cannot listen on the configured address.',
     action:
