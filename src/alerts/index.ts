@@ -101,7 +101,14 @@ export function createAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   const onTimer = () => {
     timer = undefined;
     timerAt = Infinity;
-    queue.tick();
+    try {
+      queue.tick();
+    } catch (error) {
+      // A bug here must not take the daemon down with it; the next tick tries again.
+      deps.logger.log('error', 'alert queue tick failed', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
     arm();
   };
   queue.onSettled = arm;

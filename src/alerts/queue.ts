@@ -139,6 +139,39 @@ function isBan(alert: Alert): boolean {
   return alert.kind === 'ban';
 }
 
+const isText = (value: unknown): value is string => typeof value === 'string';
+
+/**
+ * The alert as the queue keeps it: a copy with every field of the right type, so that a malformed
+ * alert from a component costs a default value, never a crash inside the timer later.
+ */
+function normalize(alert: unknown, now: number): Alert | undefined {
+  if (alert === null || typeof alert !== 'object') return undefined;
+  const a = alert as Record<string, unknown>;
+  const kind = isText(a['kind']) && a['kind'] !== '' ? a['kind'] : 'alert';
+  const severity =
+    isText(a['severity']) && a['severity'] in SEVERITY_RANK ? (a['severity'] as AlertSeverity) : 'warning';
+  const fields: Record<string, string | number | boolean> = {};
+  if (a['fields'] !== null && typeof a['fields'] === 'object') {
+    for (const [key, value] of Object.entries(a['fields'] as object)) {
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+        fields[key] = value;
+    }
+  }
+  const actions = Array.isArray(a['actions']) ? a['actions'].filter(isText) : [];
+  return {
+    kind,
+    severity,
+    title: isText(a['title']) && a['title'] !== '' ? a['title'] : kind,
+    text: isText(a['text']) ? a['text'] : '',
+    incident: isText(a['incident']) && a['incident'] !== '' ? a['incident'] : kind,
+    ...(isText(a['ip']) ? { ip: a['ip'] } : {}),
+    ...(actions.length > 0 ? { actions } : {}),
+    ...(Object.keys(fields).length > 0 ? { fields } : {}),
+    at: typeof a['at'] === 'number' && Number.isFinite(a['at']) ? a['at'] : now,
+  };
+}
+
 export function createAlertQueue(
   notifiers: readonly QueueNotifier[],
   options: QueueOptions,
@@ -205,12 +238,17 @@ export function createAlertQueue(
     }
   };
 
-  const send = (alert: Alert) => {
+  const send = (given: Alert) => {
     const now = clock.now();
     counters.received++;
     if (stopped) return drop(now, 'stopped');
-    const incident =
-      typeof alert.incident === 'string' && alert.incident !== '' ? alert.incident : alert.kind;
+    const alert = normalize(given, now);
+    if (alert === undefined) {
+      counters.dropped++;
+      logger.log('error', 'alert rejected: not an alert object', { got: typeof given });
+      return;
+    }
+    const incident = alert.incident;
     const open = groups.get(incident);
     if (open !== undefined) {
       counters.grouped++;
