@@ -167,7 +167,11 @@ export function rawExchange(
       finished = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ text: Buffer.concat(chunks).toString('latin1'), closedByPeer, elapsedMs: Date.now() - started });
+      resolve({
+        text: Buffer.concat(chunks).toString('latin1'),
+        closedByPeer,
+        elapsedMs: Date.now() - started,
+      });
     };
     socket.on('connect', () => socket.write(bytes));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -194,7 +198,11 @@ export function statusOf(text: string): number {
 }
 
 /** Polls until `check` holds (every 20 ms, up to `timeoutMs`); fails with `what`. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
