@@ -42,7 +42,7 @@ const webhookSchema = z
     url: httpUrl.describe('Where the JSON is POSTed. Logged only as its origin.'),
     secret: z
       .string()
-      .min(16)
+      .min(16, 'a key of at least 16 characters (e.g. `openssl rand -hex 32`)')
       .optional()
       .describe('HMAC-SHA256 key: each request carries X-Moat-Signature over timestamp and body.'),
     secretFile: secretFile.optional().describe('A file holding the HMAC key (instead of `secret`).'),
