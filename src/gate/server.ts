@@ -133,6 +133,16 @@ interface Exchange {
   upstreamRequest: ClientRequest | undefined;
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * A header value as text: Node hands header bytes over as latin1 characters; the nginx parser reads
+ * the same bytes (escaped in the log) as UTF-8, so the event does too.
+ */
+function headerText(value: string | undefined): string | undefined {
+  return value !== undefined && NON_ASCII.test(value) ? Buffer.from(value, 'latin1').toString('utf8') : value;
+}
+
 /** `::ffff:127.0.0.1` → `127.0.0.1`. */
 function unmapped(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
@@ -294,8 +304,8 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
             req.url,
             status,
             bytes,
-            userAgent,
-            referer,
+            headerText(userAgent),
+            headerText(referer),
             req.headers.host,
             undefined,
             fields,
