@@ -87,9 +87,10 @@ export interface AlertQueue {
   /** When tick() next has something to do (clock ms), or undefined when idle. */
   nextDueAt(): number | undefined;
   /**
-   * Closes every open incident now and tries every waiting message once, ignoring backoff (not the
-   * rate limit); resolves when those attempts have finished. With `final`, the rate limit is ignored
-   * too and held-back alerts go out as their summary: nothing is left behind unsent.
+   * Closes every open incident now and tries the waiting messages of each notifier in order, once,
+   * ignoring backoff (not the rate limit), until one fails; resolves when those attempts are over.
+   * With `final` (shutdown), the rate limit is ignored too, held-back alerts go out as their summary,
+   * new alerts are refused, and whatever could not be delivered is logged and counted as dropped.
    */
   flush(final?: boolean): Promise<void>;
   /** Called whenever a delivery finishes (the owner re-arms its timer). */
@@ -475,7 +476,11 @@ export function createAlertQueue(
         foldUntried(lane);
         break;
       }
+      const failuresBefore = lane.failures;
       await attempt(lane, delivery);
+      // A notifier that fails now will likely fail the rest too: one timeout per notifier is the
+      // most a flush (or a shutdown) waits; what is left retries later, or is reported by stop.
+      if (lane.failures > failuresBefore) break;
     }
   };
 

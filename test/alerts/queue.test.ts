@@ -383,6 +383,26 @@ describe('alert queue', () => {
   });
 });
 
+describe('shutdown', () => {
+  it('stop() waits for one failed attempt per notifier at most, and reports what it could not deliver', async () => {
+    const port = await freePort();
+    const r = await receiver();
+    const { alerts, logs } = setup({
+      notifiers: [
+        { type: 'webhook', name: 'down', url: `http://127.0.0.1:${port}/` },
+        { type: 'webhook', name: 'up', url: r.url },
+      ],
+      groupWindow: '1h',
+    });
+    for (const name of ['a', 'b', 'c']) alerts.send(event(name));
+    await alerts.stop();
+    assert.equal(r.requests.length, 3, 'the working notifier got everything');
+    const down = alerts.stats().notifiers[0];
+    assert.deepEqual([down?.failures, down?.dropped, down?.waiting], [1, 3, 0]);
+    assert.match(logs(), /"msg":"alerts not delivered before stop","notifier":"down".*"messages":3/);
+  });
+});
+
 describe('secrets in logs and errors', () => {
   it('never writes a token, password, key or token-bearing URL to the log or a test result', async () => {
     const echo = await receiver((q) => ({
