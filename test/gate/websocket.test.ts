@@ -17,6 +17,7 @@ import {
   type WebSocketProxy,
   type WebSocketProxyOptions,
 } from '../../src/gate/websocket.ts';
+import { startTestGate } from '../helpers/gate-server.ts';
 
 interface LogLine {
   level: string;
@@ -27,6 +28,8 @@ interface LogLine {
 interface Fixture {
   /** ws://127.0.0.1:port of the front server. */
   readonly url: string;
+  /** http://127.0.0.1:port of the upstream. */
+  readonly upstreamOrigin: string;
   readonly proxy: WebSocketProxy;
   readonly logs: LogLine[];
   /** Server-side WebSockets the upstream accepted, in order. */
@@ -131,6 +134,7 @@ async function startFixture(options: Partial<WebSocketProxyOptions> = {}): Promi
 
   return {
     url: `ws://127.0.0.1:${frontPort}`,
+    upstreamOrigin: `http://127.0.0.1:${upstreamPort}`,
     proxy,
     logs,
     upstreamSockets,
@@ -617,6 +621,47 @@ describe('WebSocket proxy', { concurrency: true }, () => {
       }
     });
   });
+
+  test(
+    'through the real gate: idle for 65 s with its default timeouts, pinged, still open; non-101 and close codes relayed',
+    { timeout: 120_000 },
+    async () => {
+      const fx = await startFixture();
+      const gate = await startTestGate({ upstream: fx.upstreamOrigin, websocket: { pingInterval: '20s' } });
+      try {
+        const gateUrl = `ws://127.0.0.1:${gate.port}`;
+        const refused = await refusedWith(`${gateUrl}/forbidden`);
+        assert.equal(refused.status, 403);
+        assert.equal(refused.body, 'no entry here\n');
+
+        const ws = await connect(`${gateUrl}/echo`, ['chat.v1']);
+        assert.equal(ws.protocol, 'chat.v1');
+        const upstreamWs = fx.upstreamSockets.at(-1)!;
+        const clientPings: number[] = [];
+        const upstreamPings: number[] = [];
+        const started = Date.now();
+        ws.on('ping', () => clientPings.push(Date.now() - started));
+        upstreamWs.on('ping', () => upstreamPings.push(Date.now() - started));
+        let closedEarly = false;
+        ws.on('close', () => (closedEarly = true));
+        await sleep(65_000);
+        assert.equal(closedEarly, false, 'no cut at 60 s (requestTimeout, proxy timeouts)');
+        assert.equal(ws.readyState, WebSocket.OPEN);
+        assert.ok(clientPings.length >= 3, `client pings at ${clientPings.join(', ')} ms`);
+        assert.ok(upstreamPings.length >= 3, `upstream pings at ${upstreamPings.join(', ')} ms`);
+        ws.send('still here');
+        assert.equal((await nextMessage(ws)).data.toString(), 'still here');
+        const closing = closed(ws);
+        const upstreamClosing = closed(upstreamWs);
+        ws.send('close:4100:done for today');
+        assert.deepEqual(await closing, { code: 4100, reason: 'done for today' });
+        await upstreamClosing;
+      } finally {
+        await gate.close();
+        await fx.stop();
+      }
+    },
+  );
 
   test(
     'a WebSocket idle for 65 s stays open, both sides receive pings, and it works afterwards',
