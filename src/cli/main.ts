@@ -13,6 +13,7 @@ import { registerReplay } from './replay.ts';
 import { registerWatch } from './watch.ts';
 import { registerBans } from './bans.ts';
 import { registerImport } from './import.ts';
+import { registerGate } from './gate.ts';
 import { VERSION } from './version.ts';
 
 export function buildProgram(context: CliContext): Command {
@@ -33,6 +34,7 @@ export function buildProgram(context: CliContext): Command {
   registerReplay(program, context);
   registerBans(program, context);
   registerImport(program, context);
+  registerGate(program, context);
   registerConfig(program, context);
   registerAlerts(program, context);
   for (const command of program.commands) command.exitOverride();

@@ -7,31 +7,9 @@ import { systemClock } from '../../src/core/clock.ts';
 import type { ParsedEvent } from '../../src/core/events.ts';
 import type { Logger } from '../../src/daemon/log.ts';
 import { gateCdnRanges } from '../../src/gate/cdn-ranges.ts';
+import { createGatePolicy } from '../../src/gate/policy.ts';
 import { type GateServer, startGateServer } from '../../src/gate/server.ts';
-import type { BanCheck, GatePolicy } from '../../src/gate/types.ts';
-import type { GateConfig } from '../../src/config/gate.ts';
-
-// TEMPORARY STAND-IN until src/gate/policy.ts lands: passes everything, longest-prefix route.
-function createGatePolicy(
-  config: GateConfig,
-  deps: { bans: BanCheck; cdnRanges?: readonly string[] },
-): GatePolicy {
-  void deps;
-  return {
-    check(request) {
-      const clientIp = request.socketIp.replace(/^::ffff:/, '');
-      let route = -1;
-      let best = -1;
-      config.routes.forEach((r, i) => {
-        if (request.url.startsWith(r.path) && r.path.length > best) {
-          best = r.path.length;
-          route = i;
-        }
-      });
-      return { action: 'pass', clientIp, path: request.url, delayMs: 0, headers: {}, route };
-    },
-  };
-}
+import type { BanCheck } from '../../src/gate/types.ts';
 
 export interface LogLine {
   readonly level: string;
@@ -76,6 +54,7 @@ export async function startTestGate(
     logger,
     clock: systemClock,
     onEvent: (event) => events.push(event),
+    limiterKeys: () => policy.limiter.size,
     ...(cdnRanges === undefined ? {} : { cdnRanges }),
     ...(options.drainMs === undefined ? {} : { drainMs: options.drainMs }),
   });

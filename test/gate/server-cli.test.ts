@@ -1,0 +1,186 @@
+/**
+ * `moat gate`: flags composed over the config file's gate section and checked by its schema (an
+ * error names the flag), and the real command as a process: it proxies, rate-limits, denies, and
+ * stops cleanly on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { composeGateConfig, type GateFlags } from '../../src/cli/gate.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { isMoatError } from '../../src/core/errors.ts';
+import { request, startRecordingUpstream, until } from '../helpers/gate-http.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const base = parseConfig({});
+
+function composeError(flags: GateFlags, config = base): string {
+  try {
+    composeGateConfig(config, flags);
+  } catch (error) {
+    assert.ok(isMoatError(error), String(error));
+    assert.equal(error.code, 'MOAT_USAGE');
+    return error.message;
+  }
+  assert.fail('expected an error');
+}
+
+describe('moat gate flags', () => {
+  it('compose a gate section in nginx’s terms', () => {
+    const config = composeGateConfig(base, {
+      listen: '127.0.0.1:8081',
+      upstream: 'http://127.0.0.1:3000',
+      rate: '10r/s',
+      burst: '5',
+      nodelay: true,
+      deny: ['*.php', '/.env'],
+      trustProxy: ['10.0.0.0/8'],
+      cdn: 'cloudflare',
+      metrics: '9464',
+    });
+    assert.deepEqual(config.gate.listen, { host: '127.0.0.1', port: 8081 });
+    assert.equal(config.gate.upstream, 'http://127.0.0.1:3000');
+    assert.deepEqual(config.gate.zones, [
+      { name: 'cli', rate: 10, burst: 5, nodelay: true, status: 429, dryRun: false, maxKeys: 1_000_000 },
+    ]);
+    assert.deepEqual(config.gate.limit, ['cli']);
+    assert.deepEqual(config.gate.deny, [
+      { paths: ['*.php', '/.env'], methods: [], userAgents: [], action: 404 },
+    ]);
+    assert.deepEqual(config.gate.trustProxies, ['10.0.0.0/8']);
+    assert.equal(config.gate.cdnOnly, true);
+    assert.equal(config.cdn.provider, 'cloudflare');
+    assert.deepEqual(
+      config.gate.metrics,
+      { host: '127.0.0.1', port: 9464 },
+      'a bare metrics port binds loopback',
+    );
+  });
+
+  it('add to what the config file lists, and apply --rate to every route', () => {
+    const file = parseConfig({
+      gate: {
+        upstream: 'http://127.0.0.1:3000',
+        zones: [{ name: 'api', rate: '5r/s' }],
+        limit: ['api'],
+        routes: [
+          { path: '/api', upstream: 'http://127.0.0.1:3001', limit: ['api'] },
+          { path: '/static', upstream: 'http://127.0.0.1:3002' },
+        ],
+        deny: [{ paths: ['/.git/**'] }],
+        trustProxies: ['192.0.2.1'],
+      },
+    });
+    const config = composeGateConfig(file, { rate: '60r/m', deny: ['*.php'], trustProxy: ['10.0.0.0/8'] });
+    assert.deepEqual(
+      config.gate.zones.map((z) => [z.name, z.rate]),
+      [
+        ['api', 5],
+        ['cli', 1],
+      ],
+    );
+    assert.deepEqual(config.gate.limit, ['api', 'cli']);
+    assert.deepEqual(config.gate.routes[0]!.limit, ['api', 'cli']);
+    assert.equal(config.gate.routes[1]!.limit, undefined, 'a route without its own list uses gate.limit');
+    assert.deepEqual(
+      config.gate.deny.map((d) => d.paths),
+      [['/.git/**'], ['*.php']],
+    );
+    assert.deepEqual(config.gate.trustProxies, ['192.0.2.1', '10.0.0.0/8']);
+    assert.equal(config.gate.upstream, 'http://127.0.0.1:3000', 'the file’s upstream stays');
+  });
+
+  it('name the flag in each error', () => {
+    const upstream = 'http://127.0.0.1:3000';
+    assert.match(composeError({ upstream, rate: '10/s' }), /^--rate: .*10r\/s/);
+    assert.match(composeError({ upstream, rate: '10r/s', burst: 'many' }), /^--burst: /);
+    assert.match(composeError({ upstream, listen: 'localhost' }), /^--listen: /);
+    assert.match(composeError({ upstream: 'ftp://x' }), /^--upstream: /);
+    assert.match(composeError({ upstream: 'http://127.0.0.1:3000/app' }), /^--upstream: .*no path/);
+    assert.match(composeError({ upstream, trustProxy: ['300.1.1.1'] }), /^--trust-proxy: /);
+    assert.match(composeError({ upstream, burst: '5' }), /--burst needs --rate/);
+    assert.match(composeError({ upstream, nodelay: true }), /--nodelay needs --rate/);
+    assert.match(composeError({ upstream, cdn: 'akamai' }), /^--cdn "akamai"/);
+    assert.match(composeError({ upstream, tlsCert: 'cert.pem' }), /--tls-cert and --tls-key go together/);
+    assert.match(composeError({ rate: '1r/s' }), /--upstream is required/);
+    const withCli = parseConfig({ gate: { upstream, zones: [{ name: 'cli', rate: '1r/s' }] } });
+    assert.match(composeError({ rate: '1r/s' }, withCli), /already has a zone named cli/);
+  });
+});
+
+describe('moat gate (the command, as a process)', () => {
+  it('proxies with --rate/--burst/--nodelay and --deny, logs JSON, and stops on SIGTERM', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'moat-gate-cli-'));
+    const configFile = path.join(dir, 'moat.yaml');
+    writeFileSync(configFile, `stateDir: ${dir}\n`);
+    const upstream = await startRecordingUpstream();
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(root, 'bin/moat.js'),
+        '-c',
+        configFile,
+        'gate',
+        '--listen',
+        '127.0.0.1:0',
+        '--upstream',
+        upstream.origin,
+        '--rate',
+        '10r/s',
+        '--burst',
+        '5',
+        '--nodelay',
+        '--deny',
+        '*.php',
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await until(
+        () => stdout.includes('"gate listening"') || child.exitCode !== null,
+        'the gate to listen',
+        15_000,
+      );
+      assert.equal(child.exitCode, null, `moat gate exited: ${stderr}`);
+      const listening = stdout
+        .split('\n')
+        .filter((line) => line.includes('"gate listening"'))
+        .map((line) => JSON.parse(line) as { port: number })[0]!;
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) statuses.push((await request(listening.port, { path: `/r${i}` })).status);
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 429]);
+      // A denied path from another client, which still has its whole burst.
+      const denied = await request(listening.port, { path: '/x.php', localAddress: '127.0.0.2' });
+      assert.equal(denied.status, 404);
+      assert.ok(!upstream.seen.some((r) => r.url === '/x.php'));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+      assert.match(stdout, /"msg":"gate stopped"/);
+    } finally {
+      child.kill('SIGKILL');
+      await upstream.close();
+    }
+  });
+
+  it('exits 2 naming the flag when a flag is invalid', async () => {
+    const child = spawn(
+      process.execPath,
+      [path.join(root, 'bin/moat.js'), 'gate', '--upstream', 'http://127.0.0.1:1', '--rate', 'fast'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 2);
+    assert.match(stderr, /^error: --rate: /m);
+    assert.match(stderr, /MOAT_USAGE/);
+  });
+});
