@@ -53,6 +53,8 @@ export interface ZoneStats {
 export interface LimiterDecision extends RateDecision {
   /** ms until the deciding zone's excess drains to zero (RateLimit-Reset). */
   readonly resetMs: number;
+  /** With `wouldReject`: the first dry-run zone that would have rejected. */
+  readonly wouldRejectZone?: string;
 }
 
 export interface GateLimiter extends Limiter {
@@ -394,7 +396,7 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
       tables.length = 0;
       let rejected: ZoneTable | undefined;
       let retryAfterMs = 0;
-      let wouldReject = false;
+      let wouldReject: string | undefined;
 
       for (const name of zoneNames) {
         const table = byName.get(name);
@@ -423,7 +425,7 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
           const wait = Math.ceil(((stored + 1000 - table.burst) * 1000) / table.rate) - ms;
           table.next = -1;
           if (table.dryRun) {
-            wouldReject = true;
+            wouldReject ??= table.name;
             continue;
           }
           if (rejected === undefined) rejected = table;
@@ -446,7 +448,7 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
           remaining: 0,
           zone: rejected.name,
           resetMs: Math.max(resetMs, retryAfterMs),
-          ...(wouldReject ? { wouldReject } : {}),
+          ...(wouldReject === undefined ? {} : { wouldReject: true, wouldRejectZone: wouldReject }),
         };
       }
 
@@ -490,7 +492,7 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
           remaining: 0,
           zone: first?.name ?? '',
           resetMs: 0,
-          ...(wouldReject ? { wouldReject } : {}),
+          ...(wouldReject === undefined ? {} : { wouldReject: true, wouldRejectZone: wouldReject }),
         };
       }
       return {
@@ -501,7 +503,7 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
         remaining: bindingRemaining,
         zone: binding.name,
         resetMs: Math.ceil((binding.next * 1000) / binding.rate),
-        ...(wouldReject ? { wouldReject } : {}),
+        ...(wouldReject === undefined ? {} : { wouldReject: true, wouldRejectZone: wouldReject }),
       };
     },
   };

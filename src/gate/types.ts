@@ -87,6 +87,8 @@ export type Verdict =
       readonly headers: Readonly<Record<string, string>>;
       /** The upstream route chosen (index into config routes; -1 = the default upstream). */
       readonly route: number;
+      /** A dry-run zone would have rejected this request: its name (for logs and metrics). */
+      readonly wouldReject?: string;
     }
   | {
       readonly action: 'reject';
