@@ -86,8 +86,9 @@ export function createAlerts(config: AlertsConfig, deps: AlertsDeps): Alerts {
   };
   const armFor = (due: number) => {
     const now = clock.now();
+    // The armed timer fires in time: keep it (send() calls this for every alert).
+    if (timer !== undefined && timerAt <= Math.max(due, now + 5)) return;
     const delay = Math.min(Math.max(due - now, 5), maxTickMs);
-    if (timer !== undefined && timerAt <= now + delay) return;
     clear();
     timerAt = now + delay;
     timer = setTimeout(onTimer, delay);

@@ -3,6 +3,7 @@
  * a manual clock; the queue's own timer (polling every few ms in these tests) does the delivering.
  */
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAlerts, type Alerts } from '../../src/alerts/index.ts';
@@ -380,6 +381,32 @@ describe('alert queue', () => {
     await alerts.stop();
     assert.equal(r.requests.length, 2);
     assert.equal(bodyOf(r.requests[1]).title, '2 alerts held back by the rate limit');
+  });
+});
+
+describe('timers', () => {
+  it('uses one timer for the whole queue, not one per alert', async () => {
+    const r = await receiver();
+    const config = parseConfig({
+      alerts: { notifiers: [{ type: 'webhook', url: r.url }], groupWindow: '300ms', maxPerMinute: 600 },
+    });
+    const alerts = createAlerts(config.alerts, { logger: createJsonLogger({ write: () => true }) });
+    running.push(alerts);
+    let timers = 0;
+    const hook = createHook({
+      init(_id, type) {
+        if (type === 'Timeout') timers++;
+      },
+    });
+    // 200 incidents arriving over ~100 ms of real time; only the queue's own calls are counted.
+    for (let batch = 0; batch < 10; batch++) {
+      hook.enable();
+      for (let i = 0; i < 20; i++) alerts.send(event(`svc-${batch}-${i}`));
+      hook.disable();
+      await sleep(10);
+    }
+    assert.equal(timers, 1);
+    await r.waitFor(200);
   });
 });
 
