@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { createAlerts } from '../alerts/index.ts';
 import { loadConfig } from '../config/load.ts';
 import { MoatError } from '../core/errors.ts';
-import { createJsonLogger } from '../daemon/log.ts';
+import { createJsonLogger, type Logger } from '../daemon/log.ts';
 import type { CliContext } from './context.ts';
 
 export function registerAlerts(program: Command, context: CliContext): void {
@@ -32,11 +32,14 @@ export function registerAlerts(program: Command, context: CliContext): void {
           `no notifier named ${unknown.join(', ')} in alerts.notifiers`,
         );
       }
-      // Logs (there are few: secret-file warnings) go to stderr; the verdicts to stdout.
-      const sink = createAlerts(
-        { ...config.alerts, notifiers: chosen },
-        { logger: createJsonLogger(context.stderr) },
-      );
+      // Warnings (a secret file readable by all) go to stderr as JSON lines; the verdicts to stdout.
+      const json = createJsonLogger(context.stderr);
+      const logger: Logger = {
+        log(level, msg, fields) {
+          if (level === 'warn' || level === 'error') json.log(level, msg, fields);
+        },
+      };
+      const sink = createAlerts({ ...config.alerts, notifiers: chosen }, { logger });
       const results = await sink.test();
       await sink.stop();
       if (flags.json) {
