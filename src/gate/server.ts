@@ -212,6 +212,8 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
   const perIp = new Map<string, number>();
   /** Sockets with a response in progress: a parser error on them cannot be answered in between. */
   const busy = new WeakSet<Duplex>();
+  /** Requests whose client waits for 100 Continue before sending the body. */
+  const awaitingContinue = new WeakSet<IncomingMessage>();
   /** Sockets handed to the WebSocket proxy or answering an upgrade, cut at the end of close(). */
   const upgraded = new Set<Duplex>();
   let stopping = false;
@@ -537,6 +539,7 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
       sending.end();
       return;
     }
+    if (awaitingContinue.has(req)) res.writeContinue();
     let received = 0;
     let tooLarge = false;
     req.on('data', (chunk: Buffer) => {
@@ -715,6 +718,12 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
 
   server.on('connection', onConnection);
   server.on('request', onRequest);
+  // `Expect: 100-continue`: the client waits for our go-ahead before sending the body, so a request
+  // the gate refuses (or holds) is answered before any body byte is sent.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    awaitingContinue.add(req);
+    onRequest(req, res);
+  });
   server.on('upgrade', onUpgrade);
   server.on('clientError', onClientError);
   if (tls) {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -268,6 +269,30 @@ describe('gate policy: deny rules through the real server', () => {
     assert.ok(answer.closedByPeer);
     assert.equal(upstream.seen.length, before);
     assert.equal(gate.events.findLast((e) => e.path === '/admin/users')?.status, 444);
+  });
+
+  it('answers `Expect: 100-continue` only once the request passed, so a refused body is never invited', async () => {
+    const before = upstream.seen.length;
+    const refused = await rawExchange(
+      gate.port,
+      'POST /upload.php HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n',
+      { waitMs: 1000 },
+    );
+    assert.equal(statusOf(refused.text), 404, 'no 100 Continue first');
+    assert.equal(upstream.seen.length, before);
+    const socket = net.connect(gate.port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (text.startsWith('HTTP/1.1 100 Continue\r\n\r\n') && !text.includes('200')) socket.write('hello');
+    });
+    socket.write(
+      'POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+    );
+    await new Promise((resolve) => socket.on('close', resolve));
+    assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);
+    assert.equal(upstream.seen.at(-1)?.body.toString(), 'hello');
+    assert.equal(upstream.seen.at(-1)?.headers.expect, undefined, 'the gate answered the expectation itself');
   });
 
   it('refuses a denied method', async () => {
