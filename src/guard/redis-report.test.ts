@@ -72,7 +72,7 @@ describe('Redis incident reports', () => {
     assert.equal(alert.title, 'Redis cache hijacked: REPLICAOF 198.51.100.9:24798 from 203.0.113.7');
     assert.match(alert.text, /Seen:\n {2}- /);
     assert.match(alert.text, /Who: 203\.0\.113\.7 \(client id 7, last command replicaof, user default\)/);
-    assert.match(alert.text, /Done:\n {2}- REPLICAOF NO ONE/);
+    assert.doesNotMatch(alert.text, /Done/, 'actions are listed once, from `actions`');
     assert.deepEqual(alert.actions?.length, 3);
   });
 

@@ -113,13 +113,14 @@ export function incidentAlert(
     ) {
       lines.push('Who: unknown (no client outside allowedClients was seen; the Redis log names the client)');
     }
-    lines.push(
-      actions.length > 0
-        ? `Done:\n${actions.map((a) => `  - ${a}`).join('\n')}`
-        : context.respond === 'observe'
+    // What was done travels in `actions` (the alert message lists them); say so when nothing was.
+    if (actions.length === 0) {
+      lines.push(
+        context.respond === 'observe'
           ? 'Done: nothing changed in Redis (respond: observe)'
           : 'Done: nothing to undo',
-    );
+      );
+    }
   }
   return {
     kind,

@@ -258,10 +258,10 @@ export function createRedisWatchdog(options: RedisWatchdogOptions): RedisWatchdo
     }
   }
 
-  const banText = (ip: string, outcome: BanOutcome) =>
-    outcome.banned
-      ? `banned ${outcome.target} for ${formatMs(outcome.durationMs)}`
-      : `not banned: ${outcome.reason}`;
+  const banText = (outcome: BanOutcome) => {
+    if (outcome.banned) return `banned ${outcome.target} for ${formatMs(outcome.durationMs)}`;
+    return /^not bann/i.test(outcome.reason) ? outcome.reason : `not banned: ${outcome.reason}`;
+  };
 
   async function handle(incidents: readonly RedisIncident[], at: number): Promise<void> {
     for (const incident of incidents) {
@@ -275,7 +275,7 @@ export function createRedisWatchdog(options: RedisWatchdogOptions): RedisWatchdo
               services
                 .ban({ ip: r.ip, scenario: r.scenario, reason: r.reason, banMs: instance.ban, at })
                 .then(
-                  (outcome) => banText(r.ip, outcome),
+                  (outcome) => banText(outcome),
                   (error: unknown) => `ban of ${r.ip} failed: ${describeError(error)}`,
                 ),
             )

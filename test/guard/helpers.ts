@@ -1,0 +1,272 @@
+/**
+ * Real parts for the guard's tests: a RESP client that connects from a chosen loopback address
+ * (the "attacker"; ioredis cannot pick its source address), DaemonServices assembled from the
+ * daemon's own pieces (engine, pipeline, decider, SQLite store, dry-run firewall), a capturing
+ * alert sink and logger, and a local HTTP receiver for webhook alerts.
+ */
+import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Alert } from '../../src/alerts/types.ts';
+import type { MoatConfig } from '../../src/config/schema.ts';
+import { systemClock } from '../../src/core/clock.ts';
+import type { Decision, ParsedEvent } from '../../src/core/events.ts';
+import { buildDecider, buildEngine, policyOf } from '../../src/daemon/build.ts';
+import type { Logger } from '../../src/daemon/log.ts';
+import { createPipeline } from '../../src/daemon/pipeline.ts';
+import type { BanOutcome, BanRequest, DaemonServices } from '../../src/daemon/services.ts';
+import { createBanSet } from '../../src/decisions/ban-set.ts';
+import { isRefusal, resolvePolicy } from '../../src/decisions/decider.ts';
+import { createDryRunFirewall } from '../../src/enforcement/dry-run.ts';
+import { openSqliteStore } from '../../src/storage/sqlite.ts';
+import type { Store } from '../../src/storage/types.ts';
+
+export type Reply = string | number | null | Error | Reply[];
+
+/** A minimal RESP2 client over one socket bound to `localAddress` (127.0.0.x). */
+export interface RespClient {
+  send(...args: (string | number)[]): Promise<Reply>;
+  /** Resolves when the server closes the connection (e.g. CLIENT KILL). */
+  readonly closed: Promise<void>;
+  readonly isClosed: boolean;
+  close(): void;
+}
+
+export async function connectFrom(
+  localAddress: string,
+  port: number,
+  host = '127.0.0.1',
+): Promise<RespClient> {
+  const socket = net.connect({ host, port, localAddress });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let buffer = Buffer.alloc(0);
+  const waiting: ((reply: Reply) => void)[] = [];
+  let isClosed = false;
+  const closed = new Promise<void>((resolve) => {
+    socket.once('close', () => {
+      isClosed = true;
+      resolve();
+    });
+  });
+  socket.on('error', () => {});
+
+  /** Parses one reply at `at`; returns it and the offset after it, or undefined when incomplete. */
+  const parse = (at: number): [Reply, number] | undefined => {
+    const end = buffer.indexOf('\r\n', at);
+    if (end < 0) return undefined;
+    const type = String.fromCharCode(buffer[at] as number);
+    const line = buffer.toString('utf8', at + 1, end);
+    if (type === '+') return [line, end + 2];
+    if (type === '-') return [new Error(line), end + 2];
+    if (type === ':') return [Number(line), end + 2];
+    if (type === '$') {
+      const length = Number(line);
+      if (length < 0) return [null, end + 2];
+      if (buffer.length < end + 2 + length + 2) return undefined;
+      return [buffer.toString('utf8', end + 2, end + 2 + length), end + 2 + length + 2];
+    }
+    if (type === '*') {
+      const count = Number(line);
+      if (count < 0) return [null, end + 2];
+      const items: Reply[] = [];
+      let next = end + 2;
+      for (let i = 0; i < count; i++) {
+        const item = parse(next);
+        if (item === undefined) return undefined;
+        items.push(item[0]);
+        next = item[1];
+      }
+      return [items, next];
+    }
+    throw new Error(`unexpected RESP type ${type}`);
+  };
+  socket.on('data', (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk]);
+    for (;;) {
+      const parsed = parse(0);
+      if (parsed === undefined) break;
+      buffer = buffer.subarray(parsed[1]);
+      waiting.shift()?.(parsed[0]);
+    }
+  });
+  return {
+    send(...args) {
+      const body = args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('');
+      socket.write(`*${args.length}\r\n${body}`);
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    closed,
+    get isClosed() {
+      return isClosed;
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+/** A short-lived admin connection from 127.0.0.1 (allowed), for reading the server's state. */
+export async function admin(port: number, ...args: (string | number)[]): Promise<Reply> {
+  const client = await connectFrom('127.0.0.1', port);
+  try {
+    return await client.send(...args);
+  } finally {
+    client.close();
+  }
+}
+
+export async function infoField(port: number, section: string, key: string): Promise<string | undefined> {
+  const text = String(await admin(port, 'INFO', section));
+  return new RegExp(`^${key}:(.*)\\r?$`, 'm').exec(text)?.[1];
+}
+
+export interface LogLine {
+  readonly level: string;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
+export function captureLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return { lines, log: (level, msg, fields) => lines.push({ level, msg, ...fields }) };
+}
+
+export interface TestServices extends DaemonServices {
+  readonly sent: Alert[];
+  readonly events: ParsedEvent[];
+  readonly logger: Logger & { lines: LogLine[] };
+  readonly store: Store;
+  close(): Promise<void>;
+}
+
+export interface TestServicesOptions {
+  /**
+   * TEST ONLY. Loopback addresses the decider's never-ban-loopback rule is waived for, standing in
+   * for outside attackers (tests may only use 127.0.0.0/8). Every other protection (allowlist,
+   * escalation, already-banned) still comes from the real decider's policy; for these addresses
+   * the decision is the one the decider would take for a first offence of a non-loopback address.
+   */
+  readonly testOnlyBannableLoopback?: readonly string[];
+}
+
+/** DaemonServices from the daemon's real parts, as `startWatch` wires them, with captures. */
+export function createTestServices(config: MoatConfig, options: TestServicesOptions = {}): TestServices {
+  const clock = systemClock;
+  const logger = captureLogger();
+  const store = openSqliteStore(path.join(mkdtempSync(path.join(tmpdir(), 'moat-guard-')), 'moat.db'));
+  const firewall = createDryRunFirewall();
+  const bans = createBanSet(clock);
+  const decider = buildDecider(config, { clock, sshSessions: () => [], localAddresses: () => [] });
+  const policy = resolvePolicy(policyOf(config));
+  const sent: Alert[] = [];
+  const events: ParsedEvent[] = [];
+  let settled: Promise<unknown> = Promise.resolve();
+  const enforce = (decision: Decision) => {
+    settled = settled.then(async () => {
+      const ban = await store.addBan(decision, decision.at + decision.durationMs);
+      bans.add(ban.target, ban.expiresAt);
+      await firewall.block(ban.target, Math.max(1, ban.expiresAt - clock.now()));
+      logger.log('info', 'ban', { target: decision.target, scenario: decision.scenario });
+    });
+    return settled;
+  };
+  const pipeline = createPipeline(
+    buildEngine(config, clock),
+    { decide: (overflow) => decider.decide(overflow) },
+    {
+      onDecision: (decision) => void enforce(decision),
+      onRefusal: (refusal) =>
+        logger.log('info', 'not banned', { code: refusal.code, reason: refusal.reason }),
+    },
+  );
+  const waived = new Set(options.testOnlyBannableLoopback ?? []);
+  return {
+    clock,
+    logger,
+    store,
+    sent,
+    events,
+    bans,
+    alerts: { send: (alert) => sent.push(alert) },
+    ingest(event) {
+      events.push(event);
+      pipeline.ingestEvent(event);
+    },
+    async ban(request: BanRequest): Promise<BanOutcome> {
+      let result = decider.decide({
+        scenario: request.scenario,
+        key: request.ip,
+        ip: request.ip,
+        at: request.at,
+        count: 1,
+        sample: [],
+        reason: request.reason,
+        action: 'ban',
+        ...(request.banMs === undefined ? {} : { banMs: request.banMs }),
+      });
+      if (isRefusal(result) && result.code === 'loopback' && waived.has(request.ip)) {
+        result = {
+          target: request.ip,
+          scenario: request.scenario,
+          reason: request.reason,
+          origin: 'guard',
+          durationMs: Math.min(request.banMs ?? policy.banMs, policy.maxBanMs),
+          at: request.at,
+        };
+      }
+      if (isRefusal(result)) return { banned: false, code: result.code, reason: result.reason };
+      await enforce(result);
+      return { banned: true, target: result.target, durationMs: result.durationMs };
+    },
+    async close() {
+      await settled;
+      await store.close();
+    },
+  };
+}
+
+/** Polls `check` every 10 ms until it holds, or fails after `timeoutMs`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(10);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** A local HTTP server that records every POSTed JSON body (a webhook receiver). */
+export async function startReceiver(): Promise<{
+  url: string;
+  bodies: Record<string, unknown>[];
+  close(): Promise<void>;
+}> {
+  const bodies: Record<string, unknown>[] = [];
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      try {
+        bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
+      } catch {
+        bodies.push({ unparsable: true });
+      }
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}/hook`,
+    bodies,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
