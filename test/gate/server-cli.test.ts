@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { composeGateConfig, type GateFlags } from '../../src/cli/gate.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { isMoatError } from '../../src/core/errors.ts';
-import { request, startRecordingUpstream, until } from '../helpers/gate-http.ts';
+import { request, startRecordingUpstream, statusOf, until } from '../helpers/gate-http.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const base = parseConfig({});
@@ -154,8 +155,30 @@ describe('moat gate (the command, as a process)', () => {
         .split('\n')
         .filter((line) => line.includes('"gate listening"'))
         .map((line) => JSON.parse(line) as { port: number })[0]!;
-      const statuses: number[] = [];
-      for (let i = 0; i < 7; i++) statuses.push((await request(listening.port, { path: `/r${i}` })).status);
+      // Seven connections opened first, then seven requests written at once: back to back even on
+      // a slow machine (sent one after another they could be spread over more than 100 ms, a slot).
+      const sockets = await Promise.all(
+        Array.from(
+          { length: 7 },
+          () =>
+            new Promise<net.Socket>((resolve, reject) => {
+              const socket = net.connect(listening.port, '127.0.0.1', () => resolve(socket));
+              socket.on('error', reject);
+            }),
+        ),
+      );
+      const answers = sockets.map(
+        (socket) =>
+          new Promise<number>((resolve) => {
+            let text = '';
+            socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+            socket.on('close', () => resolve(statusOf(text)));
+          }),
+      );
+      sockets.forEach((socket, i) =>
+        socket.write(`GET /r${i} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`),
+      );
+      const statuses = (await Promise.all(answers)).sort();
       assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 429]);
       // A denied path from another client, which still has its whole burst.
       const denied = await request(listening.port, { path: '/x.php', localAddress: '127.0.0.2' });

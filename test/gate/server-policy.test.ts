@@ -9,6 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { manualClock } from '../../src/core/clock.ts';
 import {
   rawExchange,
   type RecordingUpstream,
@@ -21,13 +22,19 @@ import { startTestGate, type TestGate } from '../helpers/gate-server.ts';
 describe('gate policy: rate limits (nginx limit_req)', () => {
   let upstream: RecordingUpstream;
   let gate: TestGate;
+  // Time stands still for the limiter, so "back to back" holds however slow the machine is.
+  const clock = manualClock(Date.now());
   before(async () => {
     upstream = await startRecordingUpstream();
-    gate = await startTestGate({
-      upstream: upstream.origin,
-      zones: [{ name: 'api', rate: '10r/s', burst: 5, nodelay: true }],
-      limit: ['api'],
-    });
+    gate = await startTestGate(
+      {
+        upstream: upstream.origin,
+        zones: [{ name: 'api', rate: '10r/s', burst: 5, nodelay: true }],
+        limit: ['api'],
+        metrics: '127.0.0.1:0',
+      },
+      { clock },
+    );
   });
   after(async () => {
     await gate.close();
@@ -51,10 +58,10 @@ describe('gate policy: rate limits (nginx limit_req)', () => {
       Number.isInteger(retryAfter) && retryAfter >= 1,
       `Retry-After ${rejected.headers['retry-after']}`,
     );
-    assert.ok(
-      Object.keys(admitted!.headers).some((name) => name.startsWith('ratelimit')),
-      `RateLimit headers on an admitted response: ${Object.keys(admitted!.headers).join(', ')}`,
-    );
+    assert.equal(admitted!.headers['ratelimit-limit'], '6', 'RateLimit headers on an admitted response');
+    assert.equal(admitted!.headers['ratelimit-remaining'], '5');
+    assert.equal(admitted!.headers['x-upstream'], 'yes', 'next to the upstream’s own headers');
+    assert.equal(rejected.headers['ratelimit-remaining'], '0');
     assert.deepEqual(
       upstream.seen.filter((r) => r.url.startsWith('/burst/')).map((r) => r.url),
       ['/burst/0', '/burst/1', '/burst/2', '/burst/3', '/burst/4', '/burst/5'],
@@ -65,11 +72,25 @@ describe('gate policy: rate limits (nginx limit_req)', () => {
     assert.equal(event?.fields?.['gate'], 'rate');
   });
 
+  it('admits the client again once the excess has leaked (100 ms per request at 10r/s)', async () => {
+    assert.equal((await request(gate.port, { path: '/later', localAddress: '127.0.0.2' })).status, 429);
+    clock.advance(100);
+    assert.equal((await request(gate.port, { path: '/later', localAddress: '127.0.0.2' })).status, 200);
+    assert.equal((await request(gate.port, { path: '/later', localAddress: '127.0.0.2' })).status, 429);
+  });
+
   it('keeps a separate limit per client address', async () => {
     for (let i = 0; i < 7; i++) await request(gate.port, { path: '/iso', localAddress: '127.0.0.3' });
     assert.equal((await request(gate.port, { path: '/iso', localAddress: '127.0.0.3' })).status, 429);
     const other = await request(gate.port, { path: '/iso', localAddress: '127.0.0.4' });
     assert.equal(other.status, 200, 'another address starts with its own full burst');
+  });
+
+  it('counts rejections and tracked clients in the metrics', async () => {
+    const metrics = (await request(gate.server.metricsAddress!.port, { path: '/metrics' })).body;
+    const value = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? Number.NaN);
+    assert.ok(value(/^moat_gate_requests_total\{outcome="rate"\} (\d+)$/m) >= 2, metrics);
+    assert.equal(value(/^moat_gate_limiter_keys (\d+)$/m), 3, 'three client addresses tracked');
   });
 });
 

@@ -3,7 +3,7 @@
  * through the real schema, the real policy, the real server — with its events and logs captured.
  */
 import { parseConfig } from '../../src/config/load.ts';
-import { systemClock } from '../../src/core/clock.ts';
+import { type Clock, systemClock } from '../../src/core/clock.ts';
 import type { ParsedEvent } from '../../src/core/events.ts';
 import type { Logger } from '../../src/daemon/log.ts';
 import { gateCdnRanges } from '../../src/gate/cdn-ranges.ts';
@@ -35,7 +35,7 @@ export const noBans: BanCheck = { isBanned: () => false };
 /** `gate` is the raw config section (as in YAML); `listen` defaults to 127.0.0.1:0. */
 export async function startTestGate(
   gate: Record<string, unknown>,
-  options: { cdn?: Record<string, unknown>; bans?: BanCheck; drainMs?: number } = {},
+  options: { cdn?: Record<string, unknown>; bans?: BanCheck; drainMs?: number; clock?: Clock } = {},
 ): Promise<TestGate> {
   const config = parseConfig({
     gate: { listen: '127.0.0.1:0', ...gate },
@@ -52,7 +52,7 @@ export async function startTestGate(
     config: config.gate,
     policy,
     logger,
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     onEvent: (event) => events.push(event),
     limiterKeys: () => policy.limiter.size,
     ...(cdnRanges === undefined ? {} : { cdnRanges }),
