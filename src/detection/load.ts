@@ -27,8 +27,10 @@ export const BUILTIN_SCENARIO_FILES: readonly string[] = Object.freeze([
   'http-sensitive-files.yaml',
   'http-slow-scan.yaml',
   'nginx-limit-req.yaml',
+  'redis-dangerous-command.yaml',
   'redis-hijack.yaml',
   'redis-rdb-to-cron-ssh.yaml',
+  'redis-rogue-replica.yaml',
   'ssh-bruteforce.yaml',
   'ssh-invalid-user.yaml',
 ]);
