@@ -22,6 +22,7 @@ import { type IncomingHttpHeaders, type IncomingMessage, STATUS_CODES } from 'no
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../daemon/log.ts';
+import { isForwardingHeader } from './headers.ts';
 
 export interface WebSocketProxyOptions {
   /** Close a connection that carried no message in either direction for this long. */
@@ -66,18 +67,20 @@ const EARLY_DATA_LIMIT_BYTES = 64 * 1024;
 /** On close(): how long both sides get for the closing handshake before being cut. */
 const SHUTDOWN_GRACE_MS = 2_000;
 
-/** Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus those named in Connection. */
+/**
+ * Headers that describe one hop, never forwarded (RFC 9110 §7.6.1; `proxy-*` by prefix), plus those
+ * named in Connection.
+ */
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
   'te',
   'trailer',
   'transfer-encoding',
   'upgrade',
+  'http2-settings',
 ]);
+const isHopByHop = (lower: string) => HOP_BY_HOP.has(lower) || lower.startsWith('proxy-');
 /** The opening handshake's own headers: each side negotiates its own. */
 const HANDSHAKE = new Set([
   'sec-websocket-key',
@@ -87,18 +90,6 @@ const HANDSHAKE = new Set([
   'sec-websocket-accept',
   'content-length',
   'expect',
-]);
-/** Forwarding headers a client could forge: only the gate's own (target.headers) go upstream. */
-const SPOOFABLE = new Set([
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-forwarded-port',
-  'x-real-ip',
-  'cf-connecting-ip',
-  'true-client-ip',
-  'x-client-ip',
 ]);
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -165,7 +156,8 @@ export function upstreamRequestHeaders(
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(client)) {
     if (value === undefined) continue;
-    if (HOP_BY_HOP.has(name) || HANDSHAKE.has(name) || SPOOFABLE.has(name)) continue;
+    // Forwarding headers a client could forge: only the gate's own (target.headers) go upstream.
+    if (isHopByHop(name) || HANDSHAKE.has(name) || isForwardingHeader(name)) continue;
     if (named.has(name) || replaced.has(name)) continue;
     out[name] = value;
   }
@@ -182,7 +174,7 @@ export function relayedUpgradeHeaders(rawHeaders: readonly string[]): string[] {
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || HANDSHAKE.has(lower)) continue;
+    if (isHopByHop(lower) || HANDSHAKE.has(lower)) continue;
     lines.push(`${name}: ${rawHeaders[i + 1]!}`);
   }
   return lines;
@@ -424,7 +416,7 @@ export function createWebSocketProxy(options: WebSocketProxyOptions): WebSocketP
     const lines = [`HTTP/1.1 ${status} ${res.statusMessage || STATUS_CODES[status] || ''}`];
     for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
       const name = res.rawHeaders[i]!;
-      if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+      if (isHopByHop(name.toLowerCase())) continue;
       lines.push(`${name}: ${res.rawHeaders[i + 1]!}`);
     }
     // The body ends where the connection does: content-length kept, chunked bodies arrive decoded.
