@@ -14,6 +14,7 @@ import { registerWatch } from './watch.ts';
 import { registerBans } from './bans.ts';
 import { registerImport } from './import.ts';
 import { registerGate } from './gate.ts';
+import { registerGuard } from './guard.ts';
 import { VERSION } from './version.ts';
 
 export function buildProgram(context: CliContext): Command {
@@ -35,6 +36,7 @@ export function buildProgram(context: CliContext): Command {
   registerBans(program, context);
   registerImport(program, context);
   registerGate(program, context);
+  registerGuard(program, context);
   registerConfig(program, context);
   registerAlerts(program, context);
   for (const command of program.commands) command.exitOverride();

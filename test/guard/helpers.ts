@@ -119,8 +119,20 @@ export async function admin(port: number, ...args: (string | number)[]): Promise
   }
 }
 
-export async function infoField(port: number, section: string, key: string): Promise<string | undefined> {
-  const text = String(await admin(port, 'INFO', section));
+export async function infoField(
+  port: number,
+  section: string,
+  key: string,
+  password?: string,
+): Promise<string | undefined> {
+  const client = await connectFrom('127.0.0.1', port);
+  let text: string;
+  try {
+    if (password !== undefined) await client.send('AUTH', password);
+    text = String(await client.send('INFO', section));
+  } finally {
+    client.close();
+  }
   return new RegExp(`^${key}:(.*)\\r?$`, 'm').exec(text)?.[1];
 }
 
