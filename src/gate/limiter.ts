@@ -16,15 +16,17 @@
  * Dry-run zones report `wouldReject` and evolve as if enforced on their own (a request they would
  * reject is not charged to them); they never reject, delay, or change what enforced zones do.
  *
- * Storage, per zone: an open-addressing hash table (linear probing, backward-shift deletion) over
- * parallel typed arrays — key as two uint32 words plus a tag byte, excess as int32, last as
- * float64: 21 bytes a slot, at most 1.25 slots per tracked key. Keys are packed addresses: IPv4 as
- * one uint32 (IPv4-mapped IPv6 unwrapped), IPv6 grouped to `ipv6Prefix` bits (≤ 64 bits exactly;
- * longer prefixes and non-address keys hashed to 64 bits with a per-process seed). The table grows
- * by doubling up to ⌈maxKeys / 0.8⌉ slots. At `maxKeys` a CLOCK hand (a referenced bit set on every
+ * Storage, per zone: an open-addressing hash table (linear probing, backward-shift deletion) in
+ * one ArrayBuffer of 24-byte records — `last` as float64, the key as two uint32 words, excess and
+ * a tag word (address family, referenced bit) — so a lookup touches one or two cache lines; at
+ * most 1.25 slots per tracked key (30 bytes). Keys are packed addresses: IPv4 as one uint32
+ * (IPv4-mapped IPv6 unwrapped), IPv6 grouped to `ipv6Prefix` bits (≤ 64 bits exactly; longer
+ * prefixes and non-address keys hashed to 64 bits with a per-process seed). The table grows by
+ * doubling up to ⌈maxKeys / 0.8⌉ slots. At `maxKeys` a CLOCK hand (a referenced bit set on every
  * lookup, cleared as the hand passes) evicts: among the next 64 keys, one whose excess has fully
- * drained (forgetting it changes nothing), else the first unreferenced one, else the oldest. Each insert also lets the
- * hand drop up to 4 drained keys, so idle clients do not fill the table. No timers.
+ * drained (forgetting it changes nothing), else the first unreferenced one, else the oldest. Each
+ * insert also lets the hand drop up to 4 drained keys, so idle clients do not fill the table.
+ * No timers.
  */
 import { MoatError } from '../core/errors.ts';
 import type { ZoneConfig } from '../config/gate.ts';
@@ -73,6 +75,8 @@ const MAX_LOAD = 0.8;
 const MAX_BURST = 1_000_000;
 const EVICT_SCAN = 64;
 const EXPIRE_STEPS = 4;
+/** last (float64), key hi, key lo, excess, tag (uint32 each): one 24-byte record per slot. */
+const SLOT_BYTES = 24;
 
 function rotl(x: number, r: number): number {
   return (x << r) | (x >>> (32 - r));
@@ -117,11 +121,9 @@ class ZoneTable {
   readonly maxKeys: number;
   readonly maxSlots: number;
   slots: number;
-  tags: Uint8Array;
-  hi: Uint32Array;
-  lo: Uint32Array;
-  excess: Int32Array;
-  last: Float64Array;
+  /** Slot i: words[6i + 0..1] = last (float64 at f64[3i]), +2 key hi, +3 key lo, +4 excess, +5 tag. */
+  words: Uint32Array;
+  f64: Float64Array;
   count = 0;
   hand = 0;
   // Per-check scratch (checks are synchronous).
@@ -151,25 +153,43 @@ class ZoneTable {
     this.maxKeys = zone.maxKeys;
     this.maxSlots = Math.ceil(zone.maxKeys / MAX_LOAD);
     this.slots = Math.min(this.maxSlots, Math.max(16, initialSlots));
-    this.tags = new Uint8Array(this.slots);
-    this.hi = new Uint32Array(this.slots);
-    this.lo = new Uint32Array(this.slots);
-    this.excess = new Int32Array(this.slots);
-    this.last = new Float64Array(this.slots);
+    this.words = new Uint32Array(0);
+    this.f64 = new Float64Array(0);
+    this.allocate(this.slots);
+  }
+
+  allocate(slots: number): void {
+    const buffer = new ArrayBuffer(slots * SLOT_BYTES);
+    this.words = new Uint32Array(buffer);
+    this.f64 = new Float64Array(buffer);
+    this.slots = slots;
   }
 
   home(hash: number): number {
     return Math.floor((hash * this.slots) / 4294967296);
   }
 
+  tag(i: number): number {
+    return this.words[i * 6 + 5] as number;
+  }
+
+  excess(i: number): number {
+    return this.words[i * 6 + 4] as number;
+  }
+
+  last(i: number): number {
+    return this.f64[i * 3] as number;
+  }
+
   find(hash: number, tag: number, hi: number, lo: number): number {
-    const tags = this.tags;
+    const words = this.words;
     const slots = this.slots;
     let i = this.home(hash);
     for (;;) {
-      const t = tags[i] as number;
+      const at = i * 6;
+      const t = words[at + 5] as number;
       if (t === 0) return -1;
-      if ((t & TAG_MASK) === tag && this.hi[i] === hi && this.lo[i] === lo) return i;
+      if ((t & TAG_MASK) === tag && words[at + 2] === hi && words[at + 3] === lo) return i;
       i++;
       if (i === slots) i = 0;
     }
@@ -177,31 +197,34 @@ class ZoneTable {
 
   /** Whether the entry at `i` has drained so far that a request now would start from zero, like a new key. */
   drained(i: number, now: number): boolean {
-    let ms = now - (this.last[i] as number);
+    let ms = now - this.last(i);
     if (ms < 0) ms = 0;
-    return Math.floor((this.rate * ms) / 1000) >= (this.excess[i] as number) + 1000;
+    return Math.floor((this.rate * ms) / 1000) >= this.excess(i) + 1000;
+  }
+
+  /** Copies slot `from` onto slot `to` (all six words). */
+  move(from: number, to: number): void {
+    this.words.copyWithin(to * 6, from * 6, from * 6 + 6);
   }
 
   remove(i: number, seed: number): void {
-    const tags = this.tags;
+    const words = this.words;
     const slots = this.slots;
-    tags[i] = 0;
+    words[i * 6 + 5] = 0;
     this.count--;
     let hole = i;
     let j = i + 1 === slots ? 0 : i + 1;
     for (;;) {
-      const t = tags[j] as number;
+      const t = words[j * 6 + 5] as number;
       if (t === 0) return;
-      const home = this.home(hashKey(seed, t & TAG_MASK, this.hi[j] as number, this.lo[j] as number));
+      const home = this.home(
+        hashKey(seed, t & TAG_MASK, words[j * 6 + 2] as number, words[j * 6 + 3] as number),
+      );
       // The entry at j may move back to the hole when its home is not cyclically within (hole, j].
       const movable = hole <= j ? home <= hole || home > j : home <= hole && home > j;
       if (movable) {
-        tags[hole] = t;
-        this.hi[hole] = this.hi[j] as number;
-        this.lo[hole] = this.lo[j] as number;
-        this.excess[hole] = this.excess[j] as number;
-        this.last[hole] = this.last[j] as number;
-        tags[j] = 0;
+        this.move(j, hole);
+        words[j * 6 + 5] = 0;
         hole = j;
       }
       j = j + 1 === slots ? 0 : j + 1;
@@ -212,7 +235,7 @@ class ZoneTable {
   expire(now: number, seed: number): void {
     for (let step = 0; step < EXPIRE_STEPS; step++) {
       const i = this.hand;
-      if (this.tags[i] !== 0 && this.drained(i, now)) {
+      if (this.tag(i) !== 0 && this.drained(i, now)) {
         this.remove(i, seed); // a shifted entry may now sit at i: look at it next
       } else {
         this.hand = i + 1 === this.slots ? 0 : i + 1;
@@ -231,7 +254,7 @@ class ZoneTable {
     let guard = this.slots * 2;
     while (seen < EVICT_SCAN && guard-- > 0) {
       const i = this.hand;
-      const t = this.tags[i] as number;
+      const t = this.tag(i);
       this.hand = i + 1 === this.slots ? 0 : i + 1;
       if (t === 0) continue;
       seen++;
@@ -243,8 +266,8 @@ class ZoneTable {
       if ((t & REFERENCED) === 0) {
         if (candidate < 0) candidate = i;
       } else {
-        this.tags[i] = t & TAG_MASK;
-        if (oldest < 0 || (this.last[i] as number) < (this.last[oldest] as number)) oldest = i;
+        this.words[i * 6 + 5] = t & TAG_MASK;
+        if (oldest < 0 || this.last(i) < this.last(oldest)) oldest = i;
       }
     }
     const victim = candidate >= 0 ? candidate : oldest;
@@ -256,26 +279,16 @@ class ZoneTable {
 
   grow(seed: number): void {
     const oldSlots = this.slots;
-    const { tags, hi, lo, excess, last } = this;
-    this.slots = Math.min(this.maxSlots, oldSlots * 2);
-    this.tags = new Uint8Array(this.slots);
-    this.hi = new Uint32Array(this.slots);
-    this.lo = new Uint32Array(this.slots);
-    this.excess = new Int32Array(this.slots);
-    this.last = new Float64Array(this.slots);
+    const old = this.words;
+    this.allocate(Math.min(this.maxSlots, oldSlots * 2));
+    const words = this.words;
     this.hand = 0;
     for (let i = 0; i < oldSlots; i++) {
-      const t = tags[i] as number;
+      const t = old[i * 6 + 5] as number;
       if (t === 0) continue;
-      const h = hi[i] as number;
-      const l = lo[i] as number;
-      let j = this.home(hashKey(seed, t & TAG_MASK, h, l));
-      while (this.tags[j] !== 0) j = j + 1 === this.slots ? 0 : j + 1;
-      this.tags[j] = t;
-      this.hi[j] = h;
-      this.lo[j] = l;
-      this.excess[j] = excess[i] as number;
-      this.last[j] = last[i] as number;
+      let j = this.home(hashKey(seed, t & TAG_MASK, old[i * 6 + 2] as number, old[i * 6 + 3] as number));
+      while (words[j * 6 + 5] !== 0) j = j + 1 === this.slots ? 0 : j + 1;
+      words.set(old.subarray(i * 6, i * 6 + 6), j * 6);
     }
   }
 
@@ -283,19 +296,55 @@ class ZoneTable {
     this.expire(now, seed);
     if (this.count >= this.maxKeys) this.evict(now, seed);
     if (this.count + 1 > this.slots * MAX_LOAD && this.slots < this.maxSlots) this.grow(seed);
+    const words = this.words;
     let i = this.home(hash);
-    while (this.tags[i] !== 0) i = i + 1 === this.slots ? 0 : i + 1;
-    this.tags[i] = tag | REFERENCED;
-    this.hi[i] = hi;
-    this.lo[i] = lo;
-    this.excess[i] = 0;
-    this.last[i] = now;
+    while (words[i * 6 + 5] !== 0) i = i + 1 === this.slots ? 0 : i + 1;
+    this.f64[i * 3] = now;
+    words[i * 6 + 2] = hi;
+    words[i * 6 + 3] = lo;
+    words[i * 6 + 4] = 0;
+    words[i * 6 + 5] = tag | REFERENCED;
     this.count++;
   }
 
-  bytes(): number {
-    return this.slots * (1 + 4 + 4 + 4 + 8);
+  /** Charges an admitted request to the entry at `i`. */
+  charge(i: number, excess: number, now: number, ms: number): void {
+    this.words[i * 6 + 4] = excess;
+    if (ms !== 0) this.f64[i * 3] = now;
   }
+
+  reference(i: number): void {
+    this.words[i * 6 + 5] = (this.words[i * 6 + 5] as number) | REFERENCED;
+  }
+
+  bytes(): number {
+    return this.slots * SLOT_BYTES;
+  }
+}
+
+/** One decision object, in one of two fixed shapes (with or without the dry-run fields). */
+function decision(
+  allowed: boolean,
+  delayMs: number,
+  retryAfterMs: number,
+  limit: number,
+  remaining: number,
+  zone: string,
+  resetMs: number,
+  wouldReject: string | undefined,
+): LimiterDecision {
+  if (wouldReject === undefined) return { allowed, delayMs, retryAfterMs, limit, remaining, zone, resetMs };
+  return {
+    allowed,
+    delayMs,
+    retryAfterMs,
+    limit,
+    remaining,
+    zone,
+    resetMs,
+    wouldReject: true,
+    wouldRejectZone: wouldReject,
+  };
 }
 
 /** The first `bits` bits of a 32-bit word (all of it at ≥ 32, none at ≤ 0). */
@@ -411,12 +460,12 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
           table.ms = 0;
           continue;
         }
-        table.tags[i] = (table.tags[i] as number) | REFERENCED;
-        let ms = now - (table.last[i] as number);
+        table.reference(i);
+        let ms = now - table.last(i);
         if (ms < -60000) ms = 1;
         else if (ms < 0) ms = 0;
         table.ms = ms;
-        const stored = table.excess[i] as number;
+        const stored = table.excess(i);
         let next = stored - Math.floor((table.rate * ms) / 1000) + 1000;
         if (next < 0) next = 0;
         table.next = next;
@@ -437,19 +486,19 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
         let resetMs = 0;
         const i = rejected.slot;
         if (i >= 0) {
-          const drained = (rejected.excess[i] as number) - Math.floor((rejected.rate * rejected.ms) / 1000);
+          const drained = rejected.excess(i) - Math.floor((rejected.rate * rejected.ms) / 1000);
           resetMs = drained > 0 ? Math.ceil((drained * 1000) / rejected.rate) : 0;
         }
-        return {
-          allowed: false,
-          delayMs: 0,
-          retryAfterMs: Math.max(1, retryAfterMs),
-          limit: rejected.burst / 1000 + 1,
-          remaining: 0,
-          zone: rejected.name,
-          resetMs: Math.max(resetMs, retryAfterMs),
-          ...(wouldReject === undefined ? {} : { wouldReject: true, wouldRejectZone: wouldReject }),
-        };
+        return decision(
+          false,
+          0,
+          Math.max(1, retryAfterMs),
+          rejected.burst / 1000 + 1,
+          0,
+          rejected.name,
+          Math.max(resetMs, retryAfterMs),
+          wouldReject,
+        );
       }
 
       let delayMs = 0;
@@ -462,8 +511,7 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
         if (table.slot < 0) {
           table.insert(hash, keyTag, keyHi, keyLo, now, seed);
         } else {
-          table.excess[table.slot] = next;
-          if (table.ms !== 0) table.last[table.slot] = now;
+          table.charge(table.slot, next, now, table.ms);
         }
         if (!table.dryRun && next > table.delay) {
           const delay = Math.floor(((next - table.delay) * 1000) / table.rate);
@@ -484,27 +532,27 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
       if (binding === undefined) {
         // No zone, or only dry-run zones that would all reject.
         const first = tables[0];
-        return {
-          allowed: true,
-          delayMs: 0,
-          retryAfterMs: 0,
-          limit: first === undefined ? 0 : first.burst / 1000 + 1,
-          remaining: 0,
-          zone: first?.name ?? '',
-          resetMs: 0,
-          ...(wouldReject === undefined ? {} : { wouldReject: true, wouldRejectZone: wouldReject }),
-        };
+        return decision(
+          true,
+          0,
+          0,
+          first === undefined ? 0 : first.burst / 1000 + 1,
+          0,
+          first?.name ?? '',
+          0,
+          wouldReject,
+        );
       }
-      return {
-        allowed: true,
+      return decision(
+        true,
         delayMs,
-        retryAfterMs: 0,
-        limit: binding.burst / 1000 + 1,
-        remaining: bindingRemaining,
-        zone: binding.name,
-        resetMs: Math.ceil((binding.next * 1000) / binding.rate),
-        ...(wouldReject === undefined ? {} : { wouldReject: true, wouldRejectZone: wouldReject }),
-      };
+        0,
+        binding.burst / 1000 + 1,
+        bindingRemaining,
+        binding.name,
+        Math.ceil((binding.next * 1000) / binding.rate),
+        wouldReject,
+      );
     },
   };
 }
