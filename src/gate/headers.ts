@@ -203,18 +203,6 @@ export function isForwardingHeader(lower: string): boolean {
   return lower.includes('_') && FORWARDING.has(lower.replaceAll('_', '-'));
 }
 
-/** The same headers as a record of lower-case names (the WebSocket hand-off's form); repeats joined. */
-export function headerRecord(flat: readonly string[]): Record<string, string> {
-  const record: Record<string, string> = {};
-  for (let i = 0; i < flat.length; i += 2) {
-    const name = (flat[i] as string).toLowerCase();
-    const value = flat[i + 1] as string;
-    const previous = record[name];
-    record[name] = previous === undefined ? value : `${previous}${name === 'cookie' ? '; ' : ', '}${value}`;
-  }
-  return record;
-}
-
 /**
  * The upstream's response headers for the client, as a flat list: hop-by-hop headers and those
  * named in the response's Connection removed (Node frames the body itself), `extra` appended.
