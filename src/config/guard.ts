@@ -82,7 +82,7 @@ const redisInstanceSchema = z
       .array(masterAddress)
       .default([])
       .describe(
-        'Masters this instance may replicate from (`host:port` or `host`). A replica’s master at start is expected too. Replicating from any other is a hijack.',
+        'Masters this instance may replicate from (`host:port`, or `host` for any port). Empty: the master it replicates from at start, if any. Replicating from any other is a hijack.',
       ),
     allowedClients: z
       .array(cidr)
