@@ -12,23 +12,27 @@ export const rate = z
     return match[2] === 's' ? count : count / 60;
   });
 
-/** `:8080`, `127.0.0.1:8080`, `[::1]:8443`, or a port number. */
-export const listenAddress = z
-  .union([
-    z.number().int().min(0).max(65_535),
-    z
-      .string()
-      .regex(
-        /^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)?:\d{1,5}$/,
-        'an address like :8080 or 127.0.0.1:8080',
-      ),
-  ])
-  .transform((value) => {
-    if (typeof value === 'number') return { host: '::', port: value };
-    const at = value.lastIndexOf(':');
-    const host = value.slice(0, at).replace(/^\[|\]$/g, '');
-    return { host: host === '' ? '::' : host, port: Number(value.slice(at + 1)) };
-  });
+/** `:8080`, `127.0.0.1:8080`, `[::1]:8443`, or a port number; a bare port binds `defaultHost`. */
+const address = (defaultHost: string) =>
+  z
+    .union([
+      z.number().int().min(0).max(65_535),
+      z
+        .string()
+        .regex(
+          /^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)?:\d{1,5}$/,
+          'an address like :8080 or 127.0.0.1:8080',
+        ),
+    ])
+    .transform((value) => {
+      if (typeof value === 'number') return { host: defaultHost, port: value };
+      const at = value.lastIndexOf(':');
+      const host = value.slice(0, at).replace(/^\[|\]$/g, '');
+      return { host: host === '' ? defaultHost : host, port: Number(value.slice(at + 1)) };
+    });
+
+/** Where the gate listens: a bare port (`8080`, `:8080`) means every interface. */
+export const listenAddress = address('::');
 
 const upstreamUrl = z
   .string()
@@ -167,9 +171,11 @@ export const gateSchema = z
       .min(1)
       .optional()
       .describe('Also write every request to this file in nginx `combined` format.'),
-    metrics: listenAddress
+    metrics: address('127.0.0.1')
       .optional()
-      .describe('Serve Prometheus metrics on this address (keep it on loopback: `127.0.0.1:9464`).'),
+      .describe(
+        'Serve Prometheus metrics on this address. A bare port (`9464`, `:9464`) binds 127.0.0.1; give `[::]:9464` to expose them.',
+      ),
   })
   .describe('`moat gate`: the reverse proxy in front of an app.');
 

@@ -38,6 +38,8 @@ export interface DaemonServices {
   ban(request: BanRequest): Promise<BanOutcome>;
   /** Active bans, kept current in-process (and from the store when another process changes it). */
   readonly bans: BanCheck;
+  /** False while the store cannot be read (the last refresh from it failed). */
+  storeHealthy(): boolean;
   readonly alerts: AlertSink;
 }
 

@@ -46,7 +46,7 @@ export interface WatchOptions {
   readonly components?: readonly ComponentFactory[];
   /** Where ban and incident alerts go. Default: nowhere. */
   readonly alerts?: DaemonAlerts;
-  /** How often the store is asked whether another process (`moat bans add|remove`) changed it. Default 1 s. */
+  /** How often the store is asked whether another process (`moat bans add|remove`) changed it. Default 500 ms. */
   readonly storePollMs?: number;
 }
 
@@ -305,10 +305,14 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
   // Another process (`moat bans add|remove`, a second daemon) changed the store: catch up. An unban
   // also clears the decider's history and the engine's cool-down, so the next offence bans again.
   let syncing = false;
+  let storeHealthy = true;
   const syncFromStore = async () => {
-    if (syncing || !(await store.changedElsewhere())) return;
+    if (syncing) return;
     syncing = true;
     try {
+      const changed = await store.changedElsewhere();
+      storeHealthy = true;
+      if (!changed) return;
       await settled;
       const now = clock.now();
       const current = await store.activeBans(now);
@@ -344,12 +348,13 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
         });
       }
     } catch (error) {
-      logger.log('warn', 'reading ban changes failed', { error: String(error) });
+      if (storeHealthy) logger.log('warn', 'reading ban changes failed', { error: String(error) });
+      storeHealthy = false;
     } finally {
       syncing = false;
     }
   };
-  const storePoll = setInterval(() => void syncFromStore(), options.storePollMs ?? 1000);
+  const storePoll = setInterval(() => void syncFromStore(), options.storePollMs ?? 500);
   storePoll.unref();
 
   const services: DaemonServices = {
@@ -357,6 +362,7 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     clock,
     alerts,
     bans,
+    storeHealthy: () => storeHealthy,
     ingest: (event) => pipeline.ingestEvent(event),
     async ban(request): Promise<BanOutcome> {
       const result = decider.decide({

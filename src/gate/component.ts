@@ -31,6 +31,7 @@ export function gateComponent(
     const cdnRanges = await gateCdnRanges(config, cdn);
     const policy = createGatePolicy(config, {
       bans: services.bans,
+      storeHealthy: () => services.storeHealthy(),
       ...(cdnRanges === undefined ? {} : { cdnRanges: cdnRanges.cidrs.map((cidr) => cidr.text) }),
     });
     const server = await startGateServer({
