@@ -5,6 +5,7 @@
  * killed. The guard polls every 200 ms; each incident must be seen within two polls.
  */
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,10 +14,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../../src/config/load.ts';
 import { guardComponent, type GuardComponent } from '../../src/guard/component.ts';
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
+import { unlessInCi } from '../helpers/requirement.ts';
 import { admin, connectFrom, createTestServices, infoField, until } from './helpers.ts';
 
 const INTERVAL_MS = 200;
 const skip = redisServerMissing();
+const opensslMissing = unlessInCi(
+  spawnSync('openssl', ['version']).status === 0
+    ? undefined
+    : 'openssl is not installed (.ci/run installs it)',
+);
 
 /** Guard config for one or more instances, with the test's short interval. */
 function guardConfig(redis: Record<string, unknown>[], decisions: Record<string, unknown> = {}) {
@@ -237,6 +244,78 @@ describe('moat guard against real redis-server', { skip }, () => {
       await services.close();
     }
   });
+
+  it(
+    'rediss:// with a private CA: watched over TLS; without the CA, unreachable with the certificate error',
+    { skip: opensslMissing },
+    async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'moat-redis-tls-'));
+      const key = path.join(dir, 'key.pem');
+      const cert = path.join(dir, 'cert.pem');
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+          '-days',
+          '2',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
+      const tlsPort = await freePort();
+      await start([
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        cert,
+        '--tls-key-file',
+        key,
+        '--tls-ca-cert-file',
+        cert,
+        '--tls-auth-clients',
+        'no',
+        '--requirepass',
+        'tls-secret',
+      ]);
+      const url = `rediss://:tls-secret@127.0.0.1:${tlsPort}`;
+      const config = guardConfig([
+        { url, name: 'tls', tls: { ca: cert } },
+        { url, name: 'untrusted', unreachableAfter: 1 },
+      ]);
+      const services = createTestServices(config);
+      const guard = (await guardComponent(config.guard)(services)) as GuardComponent;
+      try {
+        const [trusted, untrusted] = guard.redis;
+        assert.equal(trusted?.detector.baseline?.role, 'master');
+        assert.equal(trusted?.posture?.defaultUserNeedsPassword, true);
+        assert.equal(untrusted?.detector.baseline, undefined);
+        await until(() => services.sent.some((a) => a.kind === 'redis-unreachable'), 'the unreachable alert');
+        const alert = services.sent.find((a) => a.kind === 'redis-unreachable');
+        assert.match(
+          alert?.title ?? '',
+          /untrusted \(127\.0\.0\.1:\d+\) did not answer 1 polls in a row: .*(self[- ]signed|SELF_SIGNED)/i,
+        );
+        assert.ok(!JSON.stringify(services.sent).includes('tls-secret'));
+        assert.ok(!JSON.stringify(services.logger.lines).includes('tls-secret'));
+      } finally {
+        await guard.stop();
+        await services.close();
+      }
+    },
+  );
 
   it('a killed master: unreachable for the master, link down for its replica, one incident key for both', async () => {
     const primary = await start();
