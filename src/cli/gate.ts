@@ -5,15 +5,10 @@
  */
 import type { Command } from 'commander';
 import { gateSchema, type GateConfig } from '../config/gate.ts';
-import { loadConfig } from '../config/load.ts';
 import type { MoatConfig } from '../config/schema.ts';
-import { systemClock } from '../core/clock.ts';
 import { MoatError } from '../core/errors.ts';
-import { createJsonLogger } from '../daemon/log.ts';
-import { startWatch } from '../daemon/watch.ts';
-import { gateComponent } from '../gate/component.ts';
-import type { GateServer } from '../gate/server.ts';
 import type { CliContext } from './context.ts';
+import { runDaemon } from './daemon.ts';
 
 export interface GateFlags {
   listen?: string;
@@ -195,35 +190,11 @@ export function registerGate(program: Command, context: CliContext): void {
     )
     .option('--state-dir <dir>', 'where bans persist (default: config stateDir)')
     .action(async (flags: GateFlags, command: Command) => {
-      const configPath = command.optsWithGlobals<{ config?: string }>().config;
-      const { config: fileConfig } = await loadConfig(configPath);
-      const config = composeGateConfig(fileConfig, flags);
-      const logger = createJsonLogger(context.stdout);
-      let server: GateServer | undefined;
-      const daemon = await startWatch({
-        config,
-        stateDir: flags.stateDir ?? config.stateDir,
-        logger,
-        clock: systemClock,
-        sources: false,
-        components: [gateComponent(config.gate, config.cdn, { onStart: (started) => (server = started) })],
-      });
-      await new Promise<void>((resolve) => {
-        const onHup = () => {
-          server
-            ?.reopenAccessLog()
-            .catch((error: unknown) =>
-              logger.log('warn', 'reopening the access log failed', { error: String(error) }),
-            );
-        };
-        const onStop = (signal: string) => {
-          logger.log('info', 'stopping', { signal });
-          process.off('SIGHUP', onHup);
-          daemon.stop().then(resolve, resolve);
-        };
-        process.on('SIGHUP', onHup);
-        process.once('SIGTERM', () => onStop('SIGTERM'));
-        process.once('SIGINT', () => onStop('SIGINT'));
+      await runDaemon(context, {
+        configPath: command.optsWithGlobals<{ config?: string }>().config,
+        compose: (fileConfig) => composeGateConfig(fileConfig, flags),
+        ...(flags.stateDir === undefined ? {} : { stateDir: flags.stateDir }),
+        plan: { sources: false, guard: false, gate: true },
       });
     });
 }
