@@ -1,22 +1,19 @@
 /**
  * `moat guard`: the watchdogs in the foreground (Redis, service checks, host saturation), JSON logs
- * on stdout, hosted by the daemon without its log sources. Redis URLs and the common settings work
+ * on stdout, hosted by the daemon without its log sources (runDaemon, as `moat watch` and `moat gate`). Redis URLs and the common settings work
  * as flags, composed over the config file's `guard` section and checked by the same schema.
  *
  *   moat guard redis://127.0.0.1:6379 --respond restore --alert-webhook https://hooks.example.com/moat
  */
 import type { Command } from 'commander';
-import { webhookFromUrl, createAlerts } from '../alerts/index.ts';
+import { webhookFromUrl } from '../alerts/index.ts';
 import { guardSchema, type GuardConfig } from '../config/guard.ts';
-import { loadConfig } from '../config/load.ts';
 import type { MoatConfig } from '../config/schema.ts';
-import { systemClock } from '../core/clock.ts';
 import { MoatError } from '../core/errors.ts';
-import { createJsonLogger } from '../daemon/log.ts';
-import { startWatch } from '../daemon/watch.ts';
-import { guardComponent, guardConfigured } from '../guard/component.ts';
+import { guardConfigured } from '../guard/component.ts';
 import { redactUrl } from '../guard/redis-connection.ts';
 import type { CliContext } from './context.ts';
+import { runDaemon } from './daemon.ts';
 
 export interface GuardFlags {
   respond?: string;
@@ -169,30 +166,11 @@ export function registerGuard(program: Command, context: CliContext): void {
     .option('--state-dir <dir>', 'where bans persist (default: config stateDir)')
     .action(async (urls: string[], flags: GuardFlags, command: Command) => {
       const configPath = command.optsWithGlobals<{ config?: string }>().config;
-      const { config: fileConfig } = await loadConfig(configPath);
-      const config = composeGuardConfig(fileConfig, urls, flags);
-      const logger = createJsonLogger(context.stdout);
-      const alerts = createAlerts(config.alerts, { logger, clock: systemClock });
-      const daemon = await startWatch({
-        config,
-        stateDir: flags.stateDir ?? config.stateDir,
-        logger,
-        clock: systemClock,
-        sources: false,
-        components: [guardComponent(config.guard)],
-        alerts,
-      });
-      await new Promise<void>((resolve) => {
-        const onHup = () =>
-          logger.log('info', 'moat guard takes its configuration at start; restart it to apply changes');
-        const onStop = (signal: string) => {
-          logger.log('info', 'stopping', { signal });
-          process.off('SIGHUP', onHup);
-          daemon.stop().then(resolve, resolve);
-        };
-        process.on('SIGHUP', onHup);
-        process.once('SIGTERM', () => onStop('SIGTERM'));
-        process.once('SIGINT', () => onStop('SIGINT'));
+      await runDaemon(context, {
+        configPath,
+        compose: (fileConfig) => composeGuardConfig(fileConfig, urls, flags),
+        ...(flags.stateDir === undefined ? {} : { stateDir: flags.stateDir }),
+        plan: { sources: false, guard: true, gate: false },
       });
     });
 }

@@ -32,6 +32,7 @@ function services() {
       logger: captureLogger(),
       alerts: { send: (alert: Alert) => alerts.push(alert) },
       ingest: (event: ParsedEvent) => events.push(event),
+      storeHealthy: () => true,
       ban: async () => ({ banned: false as const, code: 'unused', reason: 'unused' }),
       bans: { isBanned: () => false },
     },

@@ -14,7 +14,7 @@ import { composeGuardConfig } from '../../src/cli/guard.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { isMoatError } from '../../src/core/errors.ts';
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
-import { connectFrom, infoField, startReceiver, until } from './helpers.ts';
+import { closeClients, connectFrom, infoField, startReceiver, until } from './helpers.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/moat.js', import.meta.url));
 
@@ -131,7 +131,10 @@ describe('composeGuardConfig', () => {
 
 describe('moat guard, the quick start as a process', { skip: redisServerMissing() }, () => {
   let redis: RedisServer | undefined;
-  after(async () => redis?.stop());
+  after(async () => {
+    closeClients();
+    await redis?.stop();
+  });
 
   it('restores a hijacked instance, alerts the webhook, stops on SIGTERM, never prints the password', async () => {
     redis = await startRedisServer({

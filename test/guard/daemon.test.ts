@@ -17,7 +17,7 @@ import { startWatch } from '../../src/daemon/watch.ts';
 import { createDryRunFirewall } from '../../src/enforcement/dry-run.ts';
 import { guardComponent } from '../../src/guard/component.ts';
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
-import { captureLogger, connectFrom, infoField, startReceiver, until } from './helpers.ts';
+import { captureLogger, closeClients, connectFrom, infoField, startReceiver, until } from './helpers.ts';
 
 const INTERVAL_MS = 200;
 const skip = redisServerMissing();
@@ -32,6 +32,7 @@ interface Delivered {
 describe('moat guard inside the daemon, alerts to a webhook', { skip }, () => {
   const servers: RedisServer[] = [];
   after(async () => {
+    closeClients();
     for (const server of servers) await server.stop();
   });
 

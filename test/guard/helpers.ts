@@ -35,12 +35,22 @@ export interface RespClient {
   close(): void;
 }
 
+const openClients = new Set<net.Socket>();
+
+/** Closes every RespClient still open (for `after()`: a failed assertion must not leave one behind). */
+export function closeClients(): void {
+  for (const socket of openClients) socket.destroy();
+  openClients.clear();
+}
+
 export async function connectFrom(
   localAddress: string,
   port: number,
   host = '127.0.0.1',
 ): Promise<RespClient> {
   const socket = net.connect({ host, port, localAddress });
+  openClients.add(socket);
+  socket.once('close', () => openClients.delete(socket));
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
@@ -203,6 +213,7 @@ export function createTestServices(config: MoatConfig, options: TestServicesOpti
     sent,
     events,
     bans,
+    storeHealthy: () => true,
     alerts: { send: (alert) => sent.push(alert) },
     ingest(event) {
       events.push(event);

@@ -15,7 +15,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { guardComponent, type GuardComponent } from '../../src/guard/component.ts';
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { unlessInCi } from '../helpers/requirement.ts';
-import { admin, connectFrom, createTestServices, infoField, until } from './helpers.ts';
+import { admin, closeClients, connectFrom, createTestServices, infoField, until } from './helpers.ts';
 
 const INTERVAL_MS = 200;
 const skip = redisServerMissing();
@@ -43,6 +43,7 @@ describe('moat guard against real redis-server', { skip }, () => {
     return server;
   };
   after(async () => {
+    closeClients();
     for (const server of servers) await server.stop();
   });
 
