@@ -156,7 +156,7 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
     }
     await sleep(1);
   }
-  const deadline = performance.now() + 10_000;
+  const deadline = performance.now() + 3_000;
   while (completed + errors < total && performance.now() < deadline) await sleep(5);
   const elapsedMs = performance.now() - start;
   for (const conn of connections) conn.socket.destroy();
