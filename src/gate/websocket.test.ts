@@ -5,7 +5,7 @@ import {
   parseProtocols,
   relayedClose,
   relayedUpgradeHeaders,
-  upstreamRequestHeaders,
+  upstreamHandshakeHeaders,
   upstreamUrl,
 } from './websocket.ts';
 
@@ -53,7 +53,7 @@ test('subprotocol lists: tokens only, no duplicates', () => {
 });
 
 test('upstream headers: application headers kept, hop-by-hop and forged forwarding headers dropped', () => {
-  const headers = upstreamRequestHeaders(
+  const headers = upstreamHandshakeHeaders(
     {
       ...handshake,
       host: 'app.example',

@@ -146,7 +146,7 @@ export function parseProtocols(header: string): string[] | undefined {
  * forwarding headers, plus the gate's forwarding headers. Host, Origin, Cookie, Authorization and
  * the application's own headers pass unchanged.
  */
-export function upstreamRequestHeaders(
+export function upstreamHandshakeHeaders(
   client: IncomingHttpHeaders,
   forwarding: Readonly<Record<string, string>>,
 ): Record<string, string | string[]> {
@@ -452,7 +452,7 @@ export function createWebSocketProxy(options: WebSocketProxyOptions): WebSocketP
     let upstreamWs: WebSocket;
     try {
       upstreamWs = new WebSocket(url, [...check.protocols], {
-        headers: upstreamRequestHeaders(req.headers, target.headers),
+        headers: upstreamHandshakeHeaders(req.headers, target.headers),
         perMessageDeflate: false,
         handshakeTimeout: upstreamTimeoutMs,
         followRedirects: false,
