@@ -51,7 +51,7 @@ describe('service checks against real servers', () => {
     const server = http.createServer((_request, response) => {
       if (behaviour === 'error') return void response.writeHead(502).end('bad gateway');
       if (behaviour === 'wrong-body') return void response.writeHead(200).end('maintenance');
-      if (behaviour === 'slow') return void setTimeout(() => response.writeHead(200).end('status: ok'), 300);
+      if (behaviour === 'slow') return void setTimeout(() => response.writeHead(200).end('status: ok'), 1200);
       response.writeHead(200).end('status: ok');
     });
     const port = await listen(server);
@@ -62,7 +62,7 @@ describe('service checks against real servers', () => {
             name: 'api',
             http: `http://127.0.0.1:${port}/health`,
             bodyContains: 'status: ok',
-            maxLatency: 150,
+            maxLatency: 600,
             failAfter: 2,
             recoverAfter: 1,
           },
@@ -97,7 +97,7 @@ describe('service checks against real servers', () => {
       );
       for (const [bad, reason] of [
         ['wrong-body', /the body does not contain "status: ok"/],
-        ['slow', /answered in \d+ ms \(limit 150 ms\)/],
+        ['slow', /answered in \d+ ms \(limit 600 ms\)/],
       ] as const) {
         behaviour = bad;
         await runner.runAll();
