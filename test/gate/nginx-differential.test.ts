@@ -9,12 +9,17 @@
  *
  * Timing: requests are sent in groups at fixed offsets; a group's requests are identical, so the
  * pattern compared is the number admitted per group. The offsets sit mid-way between the rate's
- * boundaries, and the test first proves that with the limiter itself: the expected pattern holds
+ * boundaries, and the test first proves that with the limiter itself: the planned pattern holds
  * for every one of 500 draws of ±100 ms jitter on every request. Each side also records when it
  * decided each request — nginx in its access log (`$msec` − `$request_time`), the gate through its
- * clock — and the limiter driven by those times must reproduce that side's verdicts exactly, and
- * the time each delayed request was held (no nodelay, delay=N). So a machine too loaded for the
- * planned offsets fails on the pattern, never on the arithmetic.
+ * clock — and
+ *   - the limiter driven by those times must reproduce that side's verdicts exactly, and the time
+ *     each admitted request was held (no nodelay, delay=N);
+ *   - a second gate whose clock is set to nginx's decision time before each request must give
+ *     nginx's verdicts and delays, over real sockets;
+ *   - each side must give the planned pattern whenever its decisions kept within the ±100 ms the
+ *     plan is proven against (a machine too busy for that is reported, and then only the two
+ *     replays decide — they do not depend on timing).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -29,6 +34,7 @@ import { gateSchema, type ZoneConfig } from '../../src/config/gate.ts';
 import { createLimiter } from '../../src/gate/limiter.ts';
 import { withGate } from '../../src/gate/middleware.ts';
 import { createGatePolicy } from '../../src/gate/policy.ts';
+import type { Verdict } from '../../src/gate/types.ts';
 import { unlessInCi } from '../helpers/requirement.ts';
 
 const NGINX = '/usr/sbin/nginx';
@@ -219,9 +225,54 @@ ${scenarios.map((s) => `    location /${s.name}/ { ${s.zones.map(limitReq).join(
 `;
 }
 
-/** Sends a scenario's groups at their offsets from `localAddress`; resolves when every answer is in. */
-async function play(port: number, scenario: Scenario, localAddress: string): Promise<Sent[]> {
-  const start = performance.now() + 100;
+/** The gate's side: one route per scenario with the scenario's zones. */
+function gatePolicy() {
+  const config = gateSchema.parse({
+    upstream: 'http://127.0.0.1:9',
+    zones: scenarios.flatMap((s) => s.zones),
+    routes: scenarios.map((s) => ({
+      path: `/${s.name}`,
+      upstream: 'http://127.0.0.1:9',
+      limit: s.zones.map((z) => z.name),
+    })),
+  });
+  return createGatePolicy(config, { bans: { isBanned: () => false } });
+}
+
+function idOf(url: string | undefined): string {
+  return new URL(url ?? '/', 'http://x').searchParams.get('id') ?? '';
+}
+
+function get(port: number, path: string, localAddress: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, localAddress }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+}
+
+/**
+ * How far a side's decision times strayed from the planned offsets, in ms: the plan does not care
+ * when it starts, so this is half the spread of (decided − planned) over the requests.
+ */
+function drift(scenario: Scenario, decided: readonly Decided[]): number {
+  const late = decided.map((d) => d.atMs - scenario.groups[d.group]![0]);
+  return (Math.max(...late) - Math.min(...late)) / 2;
+}
+
+/**
+ * Sends a scenario's groups at their offsets from `localAddress`, the first `startInMs` from now;
+ * resolves when every answer is in.
+ */
+async function play(
+  port: number,
+  scenario: Scenario,
+  localAddress: string,
+  startInMs: number,
+): Promise<Sent[]> {
+  const start = performance.now() + startInMs;
   const pending: Promise<Sent>[] = [];
   for (const [group, [atMs, count]] of scenario.groups.entries()) {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + atMs - performance.now())));
@@ -280,6 +331,8 @@ describe(
     let nginxPort: number;
     let gate: http.Server;
     let gatePort: number;
+    /** nginx's decisions, read from its access log after the live run. */
+    let nginxDecided = new Map<string, Decided>();
     /** The gate's decisions, recorded through its clock and handler. */
     const gateDecided = new Map<string, { -readonly [K in keyof Decided]: Decided[K] }>();
 
@@ -311,19 +364,8 @@ describe(
       nginx.stderr?.resume();
       await waitForPort(nginxPort, nginx, errorLog);
 
-      const config = gateSchema.parse({
-        upstream: 'http://127.0.0.1:9',
-        zones: scenarios.flatMap((s) => s.zones),
-        routes: scenarios.map((s) => ({
-          path: `/${s.name}`,
-          upstream: 'http://127.0.0.1:9',
-          limit: s.zones.map((z) => z.name),
-        })),
-      });
-      const policy = createGatePolicy(config, { bans: { isBanned: () => false } });
+      const policy = gatePolicy();
       let lastNow = 0;
-      const idOf = (url: string | undefined): string =>
-        new URL(url ?? '/', 'http://x').searchParams.get('id') ?? '';
       gate = http.createServer(
         withGate(
           policy,
@@ -382,22 +424,34 @@ describe(
       });
     }
 
-    it('nginx and the gate give the same accept/reject pattern, and the limiter reproduces both', async () => {
+    it('nginx and the gate give the same accept/reject pattern, and the limiter reproduces both', async (t) => {
+      // Warm both sides up (connections, code paths) on a path no zone covers.
+      for (let i = 0; i < 20; i++) {
+        await Promise.all([get(nginxPort, '/', '127.0.0.29'), get(gatePort, '/', '127.0.0.29')]);
+      }
+      // Staggered starts, so that the first groups do not all open their connections at once.
       const runs = await Promise.all(
         scenarios.flatMap((scenario, i) => [
-          play(nginxPort, scenario, `127.0.0.${30 + i}`).then((sent) => ({ scenario, side: 'nginx', sent })),
-          play(gatePort, scenario, `127.0.0.${30 + i}`).then((sent) => ({ scenario, side: 'gate', sent })),
+          play(nginxPort, scenario, `127.0.0.${30 + i}`, 100 + i * 40).then((sent) => ({
+            scenario,
+            side: 'nginx',
+            sent,
+          })),
+          play(gatePort, scenario, `127.0.0.${30 + i}`, 120 + i * 40).then((sent) => ({
+            scenario,
+            side: 'gate',
+            sent,
+          })),
         ]),
       );
       // nginx writes the log line when the answer is done; every answer is in by now.
-      const nginxDecided = nginxDecisions(path.join(dir, 'logs', 'access.log'));
+      nginxDecided = nginxDecisions(path.join(dir, 'logs', 'access.log'));
+      let compared = 0;
       for (const scenario of scenarios) {
         const expected = model(scenario, nominal(scenario)).admitted;
-        const patterns: Record<string, number[]> = {};
         for (const run of runs.filter((r) => r.scenario === scenario)) {
           const where = `${scenario.name} on ${run.side}`;
           const got = admittedPerGroup(scenario, run.sent);
-          patterns[run.side] = got;
           const decided = run.sent.map((sent) => {
             const d = (run.side === 'nginx' ? nginxDecided : gateDecided).get(sent.id);
             assert.ok(d, `${where}: ${sent.id} was not recorded`);
@@ -422,9 +476,86 @@ describe(
               );
             });
           });
+          // The planned pattern, whenever this side decided within the jitter it is proven against.
+          const strayed = drift(scenario, decided);
+          if (strayed <= JITTER_MS) {
+            assert.deepEqual(got, expected, `${where}: the planned pattern (drift ${strayed} ms)`);
+            compared++;
+          } else {
+            t.diagnostic(
+              `${where}: decisions drifted ${strayed} ms from the plan (machine busy); checked by replay only`,
+            );
+          }
         }
-        assert.deepEqual(patterns['nginx'], expected, `nginx, ${scenario.name}`);
-        assert.deepEqual(patterns['gate'], expected, `gate, ${scenario.name}`);
+      }
+      t.diagnostic(`${compared} of ${runs.length} runs kept to the plan and gave the planned pattern`);
+    });
+
+    it('the gate, given the times nginx decided at, gives nginx’s verdicts and delays', async () => {
+      assert.ok(nginxDecided.size > 0, 'the live run recorded nginx’s decisions');
+      // A second gate on a clock the test sets to nginx's time before each request.
+      let nowMs = 0;
+      const verdicts = new Map<string, Verdict>();
+      let checked: (() => void) | undefined;
+      const replayGate = http.createServer(
+        withGate(gatePolicy(), (_req, res) => res.end('ok\n'), {
+          clock: { now: () => nowMs },
+          onVerdict: (verdict, req) => {
+            verdicts.set(idOf(req.url), verdict);
+            checked?.();
+          },
+        }),
+      );
+      await new Promise<void>((resolve) => replayGate.listen(0, '127.0.0.1', resolve));
+      const port = (replayGate.address() as AddressInfo).port;
+      try {
+        const answers: Promise<number>[] = [];
+        for (const [i, scenario] of scenarios.entries()) {
+          const decided = [...nginxDecided.values()]
+            .filter((d) => d.id.startsWith(`${scenario.name}.`))
+            .sort((a, b) => a.atMs - b.atMs);
+          for (const d of decided) {
+            nowMs = d.atMs;
+            const seen = new Promise<void>((resolve) => (checked = resolve));
+            answers.push(get(port, `/${scenario.name}/ok?id=${d.id}`, `127.0.0.${50 + i}`));
+            await seen;
+          }
+          const nginxAdmitted = scenario.groups.map(
+            (_, g) => decided.filter((d) => d.group === g && d.admitted).length,
+          );
+          const gateAdmitted = scenario.groups.map(
+            (_, g) => decided.filter((d) => d.group === g && verdicts.get(d.id)?.action === 'pass').length,
+          );
+          // Per group: which of a group's identical requests came first is not observable.
+          assert.deepEqual(gateAdmitted, nginxAdmitted, `${scenario.name}: admitted per group`);
+          scenario.groups.forEach((_, g) => {
+            const held = decided
+              .filter((d) => d.group === g && d.admitted)
+              .map((d) => d.heldMs)
+              .sort((a, b) => a - b);
+            const delays = decided
+              .filter((d) => d.group === g)
+              .flatMap((d) => {
+                const verdict = verdicts.get(d.id);
+                return verdict?.action === 'pass' ? [verdict.delayMs] : [];
+              })
+              .sort((a, b) => a - b);
+            held.forEach((ms, k) => {
+              assert.ok(
+                ms >= delays[k]! - 5 && ms <= delays[k]! + 400,
+                `${scenario.name}: group ${g}: nginx held ${held.join(', ')} ms, the gate ${delays.join(', ')} ms`,
+              );
+            });
+          });
+        }
+        const statuses = await Promise.all(answers);
+        assert.equal(
+          statuses.filter((s) => s === 200).length,
+          [...nginxDecided.values()].filter((d) => d.admitted).length,
+        );
+      } finally {
+        replayGate.closeAllConnections();
+        await new Promise((resolve) => replayGate.close(resolve));
       }
     });
   },
