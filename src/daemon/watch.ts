@@ -46,6 +46,8 @@ export interface WatchOptions {
   readonly components?: readonly ComponentFactory[];
   /** Where ban and incident alerts go. Default: nowhere. */
   readonly alerts?: DaemonAlerts;
+  /** TEST RIGS ONLY (see DeciderDeps): loopback addresses that stand in for outside attackers. */
+  readonly testOnlyBannableLoopback?: readonly string[];
   /** How often the store is asked whether another process (`moat bans add|remove`) changed it. Default 500 ms. */
   readonly storePollMs?: number;
 }
@@ -98,6 +100,9 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     clock,
     sshSessions: () => protection.sshSessions(),
     localAddresses: () => protection.localAddresses(),
+    ...(options.testOnlyBannableLoopback === undefined
+      ? {}
+      : { testOnlyBannableLoopback: options.testOnlyBannableLoopback }),
   };
 
   // Restore: every active ban goes back into the firewall in one transaction.

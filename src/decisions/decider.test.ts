@@ -145,6 +145,17 @@ describe('decide: never lock out the operator', () => {
     });
   }
 
+  it('a test rig may name loopback stand-ins for attackers: exactly those lose the loopback rule', () => {
+    const rig = createDecider(
+      { allowlist: ['127.0.0.9'] },
+      { clock: manualClock(T0), testOnlyBannableLoopback: ['127.0.0.2', '127.0.0.9'] },
+    );
+    assert.equal(decision(rig.decide(overflow('127.0.0.2'))).target, '127.0.0.2');
+    assert.equal(refusal(rig.decide(overflow('127.0.0.3'))).code, 'loopback');
+    assert.equal(refusal(rig.decide(overflow('127.0.0.9'))).code, 'allowlisted', 'other rules still apply');
+    assert.throws(() => rig.manual({ target: '127.0.0.0/24' }), /loopback/);
+  });
+
   it('alerts instead of banning when the overflow has no address, or the scenario only alerts', () => {
     const none = refusal(decider().decide(overflow(undefined, T0, { scenario: 'redis-rdb-to-cron-ssh' })));
     assert.deepEqual([none.code, none.alert], ['no-address', true]);

@@ -66,6 +66,12 @@ export interface DeciderDeps {
   readonly sshSessions?: () => readonly string[];
   /** This host's own addresses (interfaces, Docker bridges). Same rules as sshSessions. */
   readonly localAddresses?: () => readonly string[];
+  /**
+   * TEST RIGS ONLY — not reachable from configuration or the CLI. Loopback addresses that stand in
+   * for outside attackers, because tests may use nothing but 127.0.0.0/8. Exactly these addresses
+   * lose the loopback protection; every other rule (SSH sessions, allowlist, escalation) applies.
+   */
+  readonly testOnlyBannableLoopback?: readonly string[];
 }
 
 /** An Overflow as the decider reads it: the engine's DetectedOverflow fits. */
@@ -182,12 +188,13 @@ interface ProtectedHit {
 export function createDecider(partialPolicy: Partial<DecisionPolicy>, deps: DeciderDeps): Decider {
   const policy = resolvePolicy(partialPolicy);
   const loopback = createCidrSet(LOOPBACK);
+  const standIns = new Set(deps.testOnlyBannableLoopback ?? []);
   const allowlist = createCidrSet(policy.allowlist);
   const offenders = new Map<string, Offender>();
 
   /** Which protected entry a range touches, if any. Providers are read on every call. */
   function protectedHit(range: IpRange): ProtectedHit | undefined {
-    if (loopback.overlaps(range))
+    if (loopback.overlaps(range) && !(standIns.size > 0 && standIns.has(formatRange(range))))
       return { code: 'loopback', entry: range.family === 4 ? '127.0.0.0/8' : '::1' };
     const groups: [ProtectedHit['code'], readonly string[] | undefined][] = [
       ['ssh-session', deps.sshSessions?.()],

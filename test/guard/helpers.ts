@@ -1,8 +1,8 @@
 /**
  * Real parts for the guard's tests: a RESP client that connects from a chosen loopback address
- * (the "attacker"; ioredis cannot pick its source address), DaemonServices assembled from the
- * daemon's own pieces (engine, pipeline, decider, SQLite store, dry-run firewall), a capturing
- * alert sink and logger, and a local HTTP receiver for webhook alerts.
+ * (the "attacker"; ioredis cannot pick its source address), the services of a real daemon
+ * (startWatch with a dry-run firewall) with its alerts and events captured, and a local HTTP
+ * receiver for webhook alerts.
  */
 import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
@@ -13,15 +13,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Alert } from '../../src/alerts/types.ts';
 import type { MoatConfig } from '../../src/config/schema.ts';
 import { systemClock } from '../../src/core/clock.ts';
-import type { Decision, ParsedEvent } from '../../src/core/events.ts';
-import { buildDecider, buildEngine, policyOf } from '../../src/daemon/build.ts';
+import type { ParsedEvent } from '../../src/core/events.ts';
 import type { Logger } from '../../src/daemon/log.ts';
-import { createPipeline } from '../../src/daemon/pipeline.ts';
-import type { BanOutcome, BanRequest, DaemonServices } from '../../src/daemon/services.ts';
-import { createBanSet } from '../../src/decisions/ban-set.ts';
-import { isRefusal, resolvePolicy } from '../../src/decisions/decider.ts';
+import type { DaemonServices } from '../../src/daemon/services.ts';
+import { startWatch } from '../../src/daemon/watch.ts';
 import { createDryRunFirewall } from '../../src/enforcement/dry-run.ts';
-import { openSqliteStore } from '../../src/storage/sqlite.ts';
 import type { Store } from '../../src/storage/types.ts';
 
 export type Reply = string | number | null | Error | Reply[];
@@ -158,7 +154,10 @@ export function captureLogger(): Logger & { lines: LogLine[] } {
 }
 
 export interface TestServices extends DaemonServices {
+  /** Alerts the guard sent (through these services). */
   readonly sent: Alert[];
+  /** Alerts the daemon itself sent: its ban alerts, which the queue merges by incident key. */
+  readonly daemonSent: Alert[];
   readonly events: ParsedEvent[];
   readonly logger: Logger & { lines: LogLine[] };
   readonly store: Store;
@@ -167,88 +166,50 @@ export interface TestServices extends DaemonServices {
 
 export interface TestServicesOptions {
   /**
-   * TEST ONLY. Loopback addresses the decider's never-ban-loopback rule is waived for, standing in
-   * for outside attackers (tests may only use 127.0.0.0/8). Every other protection (allowlist,
-   * escalation, already-banned) still comes from the real decider's policy; for these addresses
-   * the decision is the one the decider would take for a first offence of a non-loopback address.
+   * TEST ONLY (the daemon's `testOnlyBannableLoopback`): loopback addresses that stand in for
+   * outside attackers, since tests may only use 127.0.0.0/8. Every other protection applies.
    */
   readonly testOnlyBannableLoopback?: readonly string[];
 }
 
-/** DaemonServices from the daemon's real parts, as `startWatch` wires them, with captures. */
-export function createTestServices(config: MoatConfig, options: TestServicesOptions = {}): TestServices {
-  const clock = systemClock;
+/**
+ * The real daemon (startWatch: engine, decider, SQLite store, dry-run firewall) without log
+ * sources, its services captured: the alerts it is handed and the events the guard feeds it.
+ */
+export async function createTestServices(
+  config: MoatConfig,
+  options: TestServicesOptions = {},
+): Promise<TestServices> {
   const logger = captureLogger();
-  const store = openSqliteStore(path.join(mkdtempSync(path.join(tmpdir(), 'moat-guard-')), 'moat.db'));
-  const firewall = createDryRunFirewall();
-  const bans = createBanSet(clock);
-  const decider = buildDecider(config, { clock, sshSessions: () => [], localAddresses: () => [] });
-  const policy = resolvePolicy(policyOf(config));
   const sent: Alert[] = [];
+  const daemonSent: Alert[] = [];
   const events: ParsedEvent[] = [];
-  let settled: Promise<unknown> = Promise.resolve();
-  const enforce = (decision: Decision) => {
-    settled = settled.then(async () => {
-      const ban = await store.addBan(decision, decision.at + decision.durationMs);
-      bans.add(ban.target, ban.expiresAt);
-      await firewall.block(ban.target, Math.max(1, ban.expiresAt - clock.now()));
-      logger.log('info', 'ban', { target: decision.target, scenario: decision.scenario });
-    });
-    return settled;
-  };
-  const pipeline = createPipeline(
-    buildEngine(config, clock),
-    { decide: (overflow) => decider.decide(overflow) },
-    {
-      onDecision: (decision) => void enforce(decision),
-      onRefusal: (refusal) =>
-        logger.log('info', 'not banned', { code: refusal.code, reason: refusal.reason }),
-    },
-  );
-  const waived = new Set(options.testOnlyBannableLoopback ?? []);
-  return {
-    clock,
+  const daemon = await startWatch({
+    config,
+    stateDir: mkdtempSync(path.join(tmpdir(), 'moat-guard-')),
     logger,
-    store,
+    clock: systemClock,
+    firewall: createDryRunFirewall(),
+    sources: false,
+    alerts: { send: (alert) => void daemonSent.push(alert) },
+    ...(options.testOnlyBannableLoopback === undefined
+      ? {}
+      : { testOnlyBannableLoopback: options.testOnlyBannableLoopback }),
+  });
+  const { services } = daemon;
+  return {
+    ...services,
+    logger,
+    store: daemon.store,
     sent,
+    daemonSent,
     events,
-    bans,
-    storeHealthy: () => true,
-    alerts: { send: (alert) => sent.push(alert) },
+    alerts: { send: (alert) => void sent.push(alert) },
     ingest(event) {
       events.push(event);
-      pipeline.ingestEvent(event);
+      services.ingest(event);
     },
-    async ban(request: BanRequest): Promise<BanOutcome> {
-      let result = decider.decide({
-        scenario: request.scenario,
-        key: request.ip,
-        ip: request.ip,
-        at: request.at,
-        count: 1,
-        sample: [],
-        reason: request.reason,
-        action: 'ban',
-        ...(request.banMs === undefined ? {} : { banMs: request.banMs }),
-      });
-      if (isRefusal(result) && result.code === 'loopback' && waived.has(request.ip)) {
-        result = {
-          target: request.ip,
-          scenario: request.scenario,
-          reason: request.reason,
-          origin: 'guard',
-          durationMs: Math.min(request.banMs ?? policy.banMs, policy.maxBanMs),
-          at: request.at,
-        };
-      }
-      if (isRefusal(result)) return { banned: false, code: result.code, reason: result.reason };
-      await enforce(result);
-      return { banned: true, target: result.target, durationMs: result.durationMs };
-    },
-    async close() {
-      await settled;
-      await store.close();
-    },
+    close: () => daemon.stop(),
   };
 }
 

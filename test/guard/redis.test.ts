@@ -58,7 +58,7 @@ describe('moat guard against real redis-server', { skip }, () => {
         allowedClients: ['127.0.0.1/32'],
       },
     ]);
-    const services = createTestServices(config, { testOnlyBannableLoopback: ['127.0.0.2'] });
+    const services = await createTestServices(config, { testOnlyBannableLoopback: ['127.0.0.2'] });
     const guard = (await guardComponent(config.guard)(services)) as GuardComponent;
     try {
       assert.equal(guard.redis[0]?.detector.baseline?.role, 'master');
@@ -106,6 +106,11 @@ describe('moat guard against real redis-server', { skip }, () => {
       // The repaired state's recovery is logged, not alerted again.
       await sleep(4 * INTERVAL_MS);
       assert.equal(services.sent.length, 1, JSON.stringify(services.sent.map((a) => a.title)));
+      // The daemon's own ban alert carries the same incident key, so the alert queue folds it in.
+      assert.deepEqual(
+        services.daemonSent.map((a) => [a.kind, a.incident]),
+        [['ban', '127.0.0.2']],
+      );
       assert.ok(
         services.logger.lines.some(
           (l) => l.msg === 'redis incident' && (l['kinds'] as string[]).includes('redis-recovered'),
@@ -130,7 +135,7 @@ describe('moat guard against real redis-server', { skip }, () => {
         allowedClients: ['127.0.0.1/32'],
       },
     ]);
-    const services = createTestServices(config, { testOnlyBannableLoopback: ['127.0.0.3'] });
+    const services = await createTestServices(config, { testOnlyBannableLoopback: ['127.0.0.3'] });
     const guard = (await guardComponent(config.guard)(services)) as GuardComponent;
     try {
       const attacker = await connectFrom('127.0.0.3', redis.port);
@@ -186,7 +191,7 @@ describe('moat guard against real redis-server', { skip }, () => {
     const config = guardConfig([
       { url: `redis://127.0.0.1:${redis.port}`, name: 'queue', allowedClients: ['127.0.0.1/32'] },
     ]);
-    const services = createTestServices(config, { testOnlyBannableLoopback: ['127.0.0.4'] });
+    const services = await createTestServices(config, { testOnlyBannableLoopback: ['127.0.0.4'] });
     const guard = (await guardComponent(config.guard)(services)) as GuardComponent;
     try {
       const attacker = await connectFrom('127.0.0.4', redis.port);
@@ -222,7 +227,7 @@ describe('moat guard against real redis-server', { skip }, () => {
         allowedReplicas: [],
       },
     ]);
-    const services = createTestServices(config, { testOnlyBannableLoopback: ['127.0.0.5'] });
+    const services = await createTestServices(config, { testOnlyBannableLoopback: ['127.0.0.5'] });
     const guard = (await guardComponent(config.guard)(services)) as GuardComponent;
     try {
       // A real Redis replicating from 127.0.0.5: what `redis-cli --replica` or a rogue server does.
@@ -296,7 +301,7 @@ describe('moat guard against real redis-server', { skip }, () => {
         { url, name: 'tls', tls: { ca: cert } },
         { url, name: 'untrusted', unreachableAfter: 1 },
       ]);
-      const services = createTestServices(config);
+      const services = await createTestServices(config);
       const guard = (await guardComponent(config.guard)(services)) as GuardComponent;
       try {
         const [trusted, untrusted] = guard.redis;
@@ -329,7 +334,7 @@ describe('moat guard against real redis-server', { skip }, () => {
       { url: `redis://127.0.0.1:${primary.port}`, name: 'primary', unreachableAfter: 1 },
       { url: `redis://127.0.0.1:${replica.port}`, name: 'replica', masterLinkDownAfter: 0 },
     ]);
-    const services = createTestServices(config);
+    const services = await createTestServices(config);
     const guard = (await guardComponent(config.guard)(services)) as GuardComponent;
     try {
       await sleep(2 * INTERVAL_MS);
