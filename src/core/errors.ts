@@ -93,7 +93,8 @@ export const ERRORS = {
   },
   MOAT_GATE_TLS: {
     meaning: 'The certificate or key named in gate.tls cannot be read.',
-    action: 'Point gate.tls.cert and gate.tls.key at readable PEM files (the full chain, and its private key).',
+    action:
+      'Point gate.tls.cert and gate.tls.key at readable PEM files (the full chain, and its private key).',
   },
   MOAT_INTERNAL: {
     meaning: 'A bug in moat: something that should not happen did.',

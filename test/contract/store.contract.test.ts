@@ -122,7 +122,9 @@ for (const implementation of implementations) {
 
     it('in a batch, a target already banned for longer keeps the later expiry', async () => {
       await store.addBan(decision('203.0.113.7', T0), T0 + 3 * HOUR);
-      const [ban] = await store.addBans([{ decision: decision('203.0.113.7', T0 + 1), expiresAt: T0 + HOUR }]);
+      const [ban] = await store.addBans([
+        { decision: decision('203.0.113.7', T0 + 1), expiresAt: T0 + HOUR },
+      ]);
       assert.equal(ban?.expiresAt, T0 + 3 * HOUR);
       assert.equal((await store.activeBans(T0 + 1)).length, 1);
     });
