@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/data/**', 'test/fixtures/**', 'scratch/**'] },
+  { ignores: ['node_modules/**', 'bench/data/**', 'test/fixtures/**', 'scratch/**', 'dist/**'] },
   js.configs.recommended,
   {
     files: ['**/*.cjs'],

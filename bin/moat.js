@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // moat's entry. Plain JavaScript so that it can refuse an old runtime with a clear message before
-// loading the TypeScript sources (which need Node's type stripping, 22.18+).
+// loading moat: the TypeScript sources in a checkout (Node's type stripping, 22.18+), or the
+// compiled dist/ in an installed package (Node does not strip types inside node_modules).
+import { existsSync } from 'node:fs';
+
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
@@ -10,6 +13,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exitCode = 2;
 } else {
-  const { main } = await import('../src/cli/main.ts');
+  const source = new URL('../src/cli/main.ts', import.meta.url);
+  const { main } = await import(existsSync(source) ? source.href : '../dist/cli/main.js');
   process.exitCode = await main(process.argv.slice(2));
 }
