@@ -3,6 +3,7 @@
 // loading moat: the TypeScript sources in a checkout (Node's type stripping, 22.18+), or the
 // compiled dist/ in an installed package (Node does not strip types inside node_modules).
 import { existsSync } from 'node:fs';
+import { URL } from 'node:url';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
