@@ -3,9 +3,8 @@
  * drives it. `createAlerts()` is what the daemon hosts; `send()` is what detection calls.
  */
 import { hostname } from 'node:os';
-import { notifierSchema, type AlertsConfig, type NotifierConfig } from '../config/alerts.ts';
+import type { AlertsConfig } from '../config/alerts.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
-import { MoatError } from '../core/errors.ts';
 import type { Logger } from '../daemon/log.ts';
 import { type ConfiguredNotifier, createNotifier } from './notifiers.ts';
 import { type AlertStats, createAlertQueue } from './queue.ts';
@@ -160,38 +159,4 @@ function testMessage(notifier: ConfiguredNotifier, host: string, at: number): Al
   return { severity: 'info', title, text, alerts: [alert], at };
 }
 
-/**
- * The notifier for the quick-start flag `--alert-webhook URL`: a generic JSON webhook, or Slack or
- * Discord when the URL is one of their incoming-webhook URLs (they want their own message format).
- */
-export function webhookFromUrl(
-  url: string,
-  options: { secret?: string; name?: string } = {},
-): NotifierConfig {
-  let raw: Record<string, unknown> = {
-    type: 'webhook',
-    url,
-    ...(options.secret === undefined ? {} : { secret: options.secret }),
-  };
-  if (URL.canParse(url)) {
-    const parsed = new URL(url);
-    if (parsed.hostname === 'hooks.slack.com') raw = { type: 'slack', url };
-    if (
-      (parsed.hostname === 'discord.com' || parsed.hostname === 'discordapp.com') &&
-      parsed.pathname.startsWith('/api/webhooks/')
-    ) {
-      raw = { type: 'discord', url };
-    }
-  }
-  const result = notifierSchema.safeParse({ ...raw, name: options.name ?? 'alert-webhook' });
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const what = issue?.path.includes('secret')
-      ? 'the webhook secret must be at least 16 characters'
-      : 'not an http:// or https:// URL';
-    throw new MoatError('MOAT_USAGE', `--alert-webhook: ${what}`, {
-      hint: 'Give the full URL of the receiver, e.g. --alert-webhook https://hooks.example.com/moat',
-    });
-  }
-  return result.data;
-}
+export { webhookFromUrl } from './quick-start.ts';

@@ -1,6 +1,5 @@
 /** `moat alerts test`: one test message to each configured notifier; ok or why not, per notifier. */
 import type { Command } from 'commander';
-import { createAlerts } from '../alerts/index.ts';
 import { loadConfig } from '../config/load.ts';
 import { MoatError } from '../core/errors.ts';
 import { createJsonLogger, type Logger } from '../daemon/log.ts';
@@ -39,6 +38,8 @@ export function registerAlerts(program: Command, context: CliContext): void {
           if (level === 'warn' || level === 'error') json.log(level, msg, fields);
         },
       };
+      // Loaded on use: the notifiers (nodemailer) are not needed by any other command.
+      const { createAlerts } = await import('../alerts/index.ts');
       const sink = createAlerts({ ...config.alerts, notifiers: chosen }, { logger });
       const results = await sink.test();
       await sink.stop();

@@ -6,16 +6,13 @@
  *  - `moat watch` runs the log sources and every configured component (guard, gate);
  *  - `moat guard` and `moat gate` run just theirs (flags composed over the config file).
  */
-import { createAlerts } from '../alerts/index.ts';
 import { loadConfig } from '../config/load.ts';
 import type { MoatConfig } from '../config/schema.ts';
 import { systemClock } from '../core/clock.ts';
 import { createJsonLogger, type Logger } from '../daemon/log.ts';
 import type { ComponentFactory } from '../daemon/services.ts';
-import { startWatch } from '../daemon/watch.ts';
-import { gateComponent } from '../gate/component.ts';
 import type { GateServer } from '../gate/server.ts';
-import { guardComponent, guardConfigured } from '../guard/component.ts';
+import { guardConfigured } from '../guard/configured.ts';
 import type { CliContext } from './context.ts';
 
 export interface DaemonPlan {
@@ -42,6 +39,13 @@ export function gateConfigured(config: MoatConfig): boolean {
 
 /** Runs the daemon in the foreground until SIGTERM/SIGINT. */
 export async function runDaemon(context: CliContext, run: DaemonRun): Promise<void> {
+  // The daemon's parts load here, not at CLI start-up: `moat audit` never pays for them.
+  const [{ createAlerts }, { startWatch }, { gateComponent }, { guardComponent }] = await Promise.all([
+    import('../alerts/index.ts'),
+    import('../daemon/watch.ts'),
+    import('../gate/component.ts'),
+    import('../guard/component.ts'),
+  ]);
   const compose = run.compose ?? ((config: MoatConfig) => config);
   const config = compose((await loadConfig(run.configPath)).config);
   const logger = createJsonLogger(context.stdout);

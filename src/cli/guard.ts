@@ -6,12 +6,12 @@
  *   moat guard redis://127.0.0.1:6379 --respond restore --alert-webhook https://hooks.example.com/moat
  */
 import type { Command } from 'commander';
-import { webhookFromUrl } from '../alerts/index.ts';
+import { webhookFromUrl } from '../alerts/quick-start.ts';
 import { guardSchema, type GuardConfig } from '../config/guard.ts';
 import type { MoatConfig } from '../config/schema.ts';
 import { MoatError } from '../core/errors.ts';
-import { guardConfigured } from '../guard/component.ts';
-import { redactUrl } from '../guard/redis-connection.ts';
+import { guardConfigured } from '../guard/configured.ts';
+import { redactUrl } from '../guard/redis-url.ts';
 import type { CliContext } from './context.ts';
 import { runDaemon } from './daemon.ts';
 

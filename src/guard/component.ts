@@ -20,17 +20,7 @@ export interface GuardOptions {
   readonly system?: Pick<CheckRunnerOptions, 'readProc' | 'statfs'>;
 }
 
-/** Whether a guard section has anything to do (the daemon hosts the guard only then). */
-export function guardConfigured(config: GuardConfig): boolean {
-  const { system } = config;
-  return (
-    config.redis.length > 0 ||
-    config.checks.length > 0 ||
-    system.cpu !== undefined ||
-    system.memory !== undefined ||
-    system.disks.length > 0
-  );
-}
+export { guardConfigured } from './configured.ts';
 
 export function guardComponent(config: GuardConfig, options: GuardOptions = {}): ComponentFactory {
   return async (services: DaemonServices): Promise<GuardComponent> => {

@@ -8,6 +8,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import type { RedisInstanceConfig } from '../config/guard.ts';
 import { MoatError } from '../core/errors.ts';
+import { redactUrl } from './redis-url.ts';
 
 export interface RedisTarget {
   readonly host: string;
@@ -44,10 +45,7 @@ export function parseRedisUrl(text: string, key = 'guard.redis[].url'): RedisTar
   };
 }
 
-/** The URL with any password replaced by `***`, for logs and alerts. */
-export function redactUrl(text: string): string {
-  return text.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
-}
+export { redactUrl };
 
 export const hostPort = (host: string, port: number): string =>
   `${host.includes(':') ? `[${host}]` : host}:${port}`;
