@@ -112,7 +112,7 @@ describe('moat watch killed with SIGKILL at random moments while banning', () =>
 
   it(
     `every committed ban is back in nftables after each of ${ROUNDS} restarts, and no attacker is lost`,
-    { skip, timeout: 90_000 },
+    { skip, timeout: 240_000 },
     async (t) => {
       const nsName = ns!.name;
       const random = prng(SEED); // kill moments

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runProbe } from '../../src/probe/index.ts';
 import { type RunningServer, sshdMissing, startSshd } from './servers.ts';
 
@@ -36,6 +37,8 @@ describe('ssh probe (real sshd)', { skip: sshdMissing() }, () => {
         banner?.evidence[0]?.detail ?? '',
         /identifies as "SSH-2\.0-OpenSSH_[^"]+"; host key SHA256:\S+ \(ssh-ed25519\)/,
       );
+      // sshd logs the session when it ends, which can be a moment after the probe has its answer.
+      for (let i = 0; i < 100 && !/moat-probe/.test(server.log()); i++) await sleep(20);
       assert.match(server.log(), /moat-probe/);
     });
   });
