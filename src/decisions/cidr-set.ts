@@ -30,13 +30,18 @@ const DOT = 46;
  * Leading zeros (`010.0.0.1`) are refused: some tools read them as octal.
  */
 export function parseIpv4(text: string): number {
-  const length = text.length;
+  return parseIpv4At(text, 0, text.length);
+}
+
+/** parseIpv4 of text[start, end), for readers that scan a longer text (headers, log lines). */
+export function parseIpv4At(text: string, start: number, end: number): number {
+  const length = end - start;
   if (length < 7 || length > 15) return -1;
   let value = 0;
   let octet = 0;
   let digits = 0;
   let dots = 0;
-  for (let i = 0; i < length; i++) {
+  for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i);
     if (c >= DIGIT_0 && c <= DIGIT_9) {
       if (digits === 1 && octet === 0) return -1;

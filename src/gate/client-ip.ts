@@ -7,7 +7,7 @@
  * IPv6 text form, IPv4-mapped IPv6 unwrapped, parsed into numbers without allocating.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { createCidrSet, type CidrSet } from '../decisions/cidr-set.ts';
+import { createCidrSet, type CidrSet, parseIpv4At } from '../decisions/cidr-set.ts';
 import { MoatError } from '../core/errors.ts';
 import type { ClientIpResolver } from './types.ts';
 
@@ -26,35 +26,6 @@ const DOT = 46;
 const COLON = 58;
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
-
-/** A dotted quad in text[start, end) as a uint32, or -1. Leading zeros are refused (octal elsewhere). */
-function parseV4(text: string, start: number, end: number): number {
-  const length = end - start;
-  if (length < 7 || length > 15) return -1;
-  let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= DIGIT_0 && c <= DIGIT_9) {
-      if (digits === 1 && octet === 0) return -1;
-      octet = octet * 10 + (c - DIGIT_0);
-      digits++;
-      if (octet > 255) return -1;
-    } else if (c === DOT) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else {
-      return -1;
-    }
-  }
-  if (digits === 0 || dots !== 3) return -1;
-  return value * 256 + octet;
-}
 
 function hexValue(c: number): number {
   if (c >= DIGIT_0 && c <= DIGIT_9) return c - DIGIT_0;
@@ -77,7 +48,7 @@ export function parseIpInto(text: string, out: IpScratch): boolean {
     start = 1;
     end--;
   }
-  const v4 = parseV4(text, start, end);
+  const v4 = parseIpv4At(text, start, end);
   if (v4 >= 0) {
     if (start !== 0) return false; // [1.2.3.4] is not an address
     out.family = 4;
@@ -111,7 +82,7 @@ export function parseIpInto(text: string, out: IpScratch): boolean {
     if (j < end && text.charCodeAt(j) === DOT) {
       // An IPv4 tail fills the last 32 bits.
       if (n > 6) return false;
-      const tail = parseV4(text, i, end);
+      const tail = parseIpv4At(text, i, end);
       if (tail < 0) return false;
       groups[n++] = tail >>> 16;
       groups[n++] = tail & 0xffff;
@@ -219,7 +190,7 @@ export function forwardedAddress(entry: string): string | undefined {
   const colon = text.indexOf(':');
   if (colon > 0 && colon === text.lastIndexOf(':') && /^\d{1,5}$/.test(text.slice(colon + 1))) {
     const host = text.slice(0, colon);
-    return parseV4(host, 0, host.length) >= 0 ? host : undefined;
+    return parseIpv4At(host, 0, host.length) >= 0 ? host : undefined;
   }
   return undefined;
 }
