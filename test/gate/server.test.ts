@@ -4,7 +4,6 @@
  * fails, and what it reports (events the engine reads, the access log, metrics).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -24,6 +23,7 @@ import {
   until,
 } from '../helpers/gate-http.ts';
 import { startTestGate, type TestGate } from '../helpers/gate-server.ts';
+import { type CertificateFiles, selfSignedCertificate } from '../helpers/tls.ts';
 
 describe('gate proxy: what passes through', () => {
   let upstream: RecordingUpstream;
@@ -412,36 +412,15 @@ describe('gate proxy: WebSocket hand-off', () => {
 describe('gate proxy: HTTPS listener', () => {
   it('serves HTTPS with the configured certificate and proxies to a plain upstream', async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'moat-gate-tls-'));
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
+    let files: CertificateFiles;
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          key,
-          '-out',
-          cert,
-          '-days',
-          '1',
-          '-subj',
-          '/CN=localhost',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-        ],
-        { stdio: 'ignore' },
-      );
-    } catch {
+      files = selfSignedCertificate(dir, 1, 'localhost');
+    } catch (error) {
+      if (process.env['CI']) throw error;
       t.skip('openssl is not installed');
       return;
     }
+    const { cert, key } = files;
     const upstream = await startRecordingUpstream();
     const gate = await startTestGate({ upstream: upstream.origin, tls: { cert, key } });
     try {

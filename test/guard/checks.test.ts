@@ -20,6 +20,7 @@ import { createCheckRunner } from '../../src/guard/checks.ts';
 import { guardComponent, type GuardComponent } from '../../src/guard/component.ts';
 import { unlessInCi } from '../helpers/requirement.ts';
 import { captureLogger, until } from './helpers.ts';
+import { selfSignedCertificate } from '../helpers/tls.ts';
 
 function services() {
   const alerts: Alert[] = [];
@@ -128,31 +129,7 @@ describe('service checks against real servers', () => {
     { skip: opensslMissing },
     async () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'moat-cert-'));
-      const key = path.join(dir, 'key.pem');
-      const cert = path.join(dir, 'cert.pem');
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          key,
-          '-out',
-          cert,
-          '-days',
-          '5',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-        ],
-        { stdio: 'ignore' },
-      );
+      const { cert, key } = selfSignedCertificate(dir, 5);
       const server = https.createServer(
         { key: readFileSync(key), cert: readFileSync(cert) },
         (_request, response) => response.writeHead(200).end('ok'),

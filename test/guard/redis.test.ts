@@ -5,7 +5,7 @@
  * killed. The guard polls every 200 ms; each incident must be seen within two polls.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { guardComponent, type GuardComponent } from '../../src/guard/component.t
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { unlessInCi } from '../helpers/requirement.ts';
 import { admin, closeClients, connectFrom, createTestServices, infoField, until } from './helpers.ts';
+import { selfSignedCertificate } from '../helpers/tls.ts';
 
 const INTERVAL_MS = 200;
 const skip = redisServerMissing();
@@ -256,31 +257,7 @@ describe('moat guard against real redis-server', { skip }, () => {
     { skip: opensslMissing },
     async () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'moat-redis-tls-'));
-      const key = path.join(dir, 'key.pem');
-      const cert = path.join(dir, 'cert.pem');
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          key,
-          '-out',
-          cert,
-          '-days',
-          '2',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-        ],
-        { stdio: 'ignore' },
-      );
+      const { cert, key } = selfSignedCertificate(dir, 2);
       const tlsPort = await freePort();
       await start([
         '--tls-port',
