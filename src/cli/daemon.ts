@@ -39,21 +39,24 @@ export function gateConfigured(config: MoatConfig): boolean {
 
 /** Runs the daemon in the foreground until SIGTERM/SIGINT. */
 export async function runDaemon(context: CliContext, run: DaemonRun): Promise<void> {
-  // The daemon's parts load here, not at CLI start-up: `moat audit` never pays for them.
-  const [{ createAlerts }, { startWatch }, { gateComponent }, { guardComponent }] = await Promise.all([
-    import('../alerts/index.ts'),
-    import('../daemon/watch.ts'),
-    import('../gate/component.ts'),
-    import('../guard/component.ts'),
-  ]);
   const compose = run.compose ?? ((config: MoatConfig) => config);
   const config = compose((await loadConfig(run.configPath)).config);
   const logger = createJsonLogger(context.stdout);
-  const alerts = createAlerts(config.alerts, { logger, clock: systemClock });
+  // The daemon's parts load here, and only those configured: `moat audit` never pays for them, and
+  // a restart with no gate, guard or notifier does not load the proxy, ioredis or nodemailer.
+  const { startWatch } = await import('../daemon/watch.ts');
+  const alerts =
+    config.alerts.notifiers.length === 0
+      ? undefined
+      : (await import('../alerts/index.ts')).createAlerts(config.alerts, { logger, clock: systemClock });
   let gateServer: GateServer | undefined;
   const components: ComponentFactory[] = [];
-  if (run.plan.guard && guardConfigured(config.guard)) components.push(guardComponent(config.guard));
+  if (run.plan.guard && guardConfigured(config.guard)) {
+    const { guardComponent } = await import('../guard/component.ts');
+    components.push(guardComponent(config.guard));
+  }
   if (run.plan.gate && gateConfigured(config)) {
+    const { gateComponent } = await import('../gate/component.ts');
     components.push(gateComponent(config.gate, config.cdn, { onStart: (server) => (gateServer = server) }));
   }
   const daemon = await startWatch({
@@ -63,7 +66,7 @@ export async function runDaemon(context: CliContext, run: DaemonRun): Promise<vo
     clock: systemClock,
     sources: run.plan.sources,
     components,
-    alerts,
+    ...(alerts === undefined ? {} : { alerts }),
   });
   await untilStopped(logger, {
     hup: async () => {
