@@ -105,11 +105,19 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
       : { testOnlyBannableLoopback: options.testOnlyBannableLoopback }),
   };
 
-  // Restore: every active ban goes back into the firewall in one transaction.
-  await firewall.init();
+  // Restore: every active ban goes back into the firewall in one transaction. The firewall works in
+  // its own process (nft, ipset): reading the store and seeding the in-process state overlap it.
+  const initialised = firewall.init();
   const restoredAt = clock.now();
-  const active = await store.activeBans(restoredAt);
-  await firewall.blockMany(active.map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - restoredAt })));
+  const active = await store.activeBans(restoredAt).catch(async (error: unknown) => {
+    await initialised.catch(() => {});
+    throw error;
+  });
+  await initialised;
+  const restoring = firewall.blockMany(
+    active.map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - restoredAt })),
+  );
+  restoring.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
   let decider: Decider = buildDecider(config, deciderDeps);
   for (const ban of active) decider.remember(ban);
   const alerts: DaemonAlerts = options.alerts ?? noAlerts;
@@ -123,7 +131,7 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
   const noteBlocked = (entries: readonly { target: string; ttlMs?: number }[], now: number) => {
     for (const entry of entries) {
       if (entry.ttlMs !== undefined && entry.ttlMs > maxTtlMs) {
-        reblockAt.set(entry.target, now + maxTtlMs - Math.min(3_600_000, maxTtlMs / 10));
+        reblockAt.set(entry.target, now + maxTtlMs - Math.min(3_600_000, maxTtlMs / 3));
       }
     }
   };
@@ -131,6 +139,7 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     active.map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - restoredAt })),
     restoredAt,
   );
+  await restoring;
   logger.log('info', 'moat watch started', {
     restoredBans: active.length,
     firewall: firewall.name,
