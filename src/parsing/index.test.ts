@@ -153,7 +153,9 @@ describe('bad input is never fatal', () => {
         const start = performance.now();
         parseSafely(parser, text);
         const ms = performance.now() - start;
-        assert.ok(ms < 250, `${parser.format} took ${ms.toFixed(0)} ms on a 1 MB line`);
+        // Linear parsing takes milliseconds; anything quadratic in a 1 MB line (≈ 10^12 steps) takes
+        // minutes. The bound sits far from both, so a loaded test machine cannot make it flaky.
+        assert.ok(ms < 2000, `${parser.format} took ${ms.toFixed(0)} ms on a 1 MB line`);
       }
     }
   });
