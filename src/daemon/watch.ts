@@ -341,6 +341,7 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
         added.push({ target: ban.target, ttlMs: ban.expiresAt - now });
       }
       const removed = [...known.keys()].filter((target) => !seen.has(target));
+      const released: string[] = [];
       for (const target of removed) {
         const wasActive = (known.get(target) ?? 0) > now;
         known.delete(target);
@@ -349,11 +350,17 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
         reblockAt.delete(target);
         decider.forget(target);
         pipeline.engine.release(target);
-        await firewall.release(target);
+        released.push(target);
       }
-      if (added.length > 0) {
-        await firewall.blockMany(added);
-        noteBlocked(added, now);
+      // A firewall failure is logged as such: the store was read fine (storeHealthy stays true).
+      try {
+        for (const target of released) await firewall.release(target);
+        if (added.length > 0) {
+          await firewall.blockMany(added);
+          noteBlocked(added, now);
+        }
+      } catch (error) {
+        logger.log('error', 'applying ban changes to the firewall failed', { error: String(error) });
       }
       if (added.length > 0 || removed.length > 0) {
         logger.log('info', 'bans changed by another process', {
