@@ -67,6 +67,10 @@ export async function runDaemon(context: CliContext, run: DaemonRun): Promise<vo
     sources: run.plan.sources,
     components,
     ...(alerts === undefined ? {} : { alerts }),
+    // The gate promises to follow bans made elsewhere at its own pace (gate.bans.refresh).
+    ...(components.length > 0 && run.plan.gate && gateConfigured(config)
+      ? { storePollMs: config.gate.bans.refresh }
+      : {}),
   });
   await untilStopped(logger, {
     hup: async () => {

@@ -135,7 +135,9 @@ export const gateSchema = z
       .describe('IPv6 clients share a limit per this prefix.'),
     bans: z
       .strictObject({
-        refresh: duration.default(1000).describe('How often a standalone gate re-reads bans from the store.'),
+        refresh: duration
+          .default(500)
+          .describe('How often bans made by other processes are read from the store.'),
         onStoreError: z
           .enum(['open', 'closed'])
           .default('open')
