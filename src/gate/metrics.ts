@@ -42,6 +42,8 @@ export interface GateMetrics {
   request(outcome: Outcome, seconds: number): void;
   connectionRefused(reason: string): void;
   clientError(code: string): void;
+  /** A request a dry-run zone would have rejected (it passed). */
+  wouldReject(zone: string): void;
 }
 
 export interface MetricSources {
@@ -87,6 +89,12 @@ export function createGateMetrics(sources: MetricSources): GateMetrics {
     labelNames: ['code'] as const,
     registers: [registry],
   });
+  const dryRun = new Counter({
+    name: 'moat_gate_dry_run_rejections_total',
+    help: 'Requests a dry-run zone would have rejected (they were passed), by zone.',
+    labelNames: ['zone'] as const,
+    registers: [registry],
+  });
   const limiterKeys = sources.limiterKeys;
   if (limiterKeys !== undefined) {
     new Gauge({
@@ -129,6 +137,9 @@ export function createGateMetrics(sources: MetricSources): GateMetrics {
     },
     clientError(code) {
       clientErrors.labels(code).inc();
+    },
+    wouldReject(zone) {
+      dryRun.labels(zone).inc();
     },
   };
 }

@@ -430,6 +430,11 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
       );
       return;
     }
+    if (verdict.wouldReject !== undefined) {
+      // A dry-run zone: counted in the metrics, and marked on the request's event for the engine.
+      metrics.wouldReject(verdict.wouldReject);
+      ex.fields = { gate: 'would-reject', detail: `dry-run zone ${verdict.wouldReject}` };
+    }
     if (verdict.route >= 0 && verdict.route >= routeUpstreams.length) {
       // Contract guard: a route index the config does not have is a policy bug, not the client's.
       throw new Error(`policy chose route ${verdict.route} of ${routeUpstreams.length}`);

@@ -94,6 +94,36 @@ describe('gate policy: rate limits (nginx limit_req)', () => {
   });
 });
 
+describe('gate policy: a dry-run zone', () => {
+  it('passes everything, and counts and marks what it would have rejected', async () => {
+    const upstream = await startRecordingUpstream();
+    const gate = await startTestGate(
+      {
+        upstream: upstream.origin,
+        zones: [{ name: 'trial', rate: '1r/s', burst: 1, nodelay: true, dryRun: true }],
+        limit: ['trial'],
+        metrics: '127.0.0.1:0',
+      },
+      { clock: manualClock(Date.now()) },
+    );
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        statuses.push((await request(gate.port, { path: `/try/${i}`, localAddress: '127.0.0.4' })).status);
+      }
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200], 'a dry-run zone rejects nothing');
+      const metrics = (await request(gate.server.metricsAddress!.port, { path: '/metrics' })).body;
+      assert.match(metrics, /^moat_gate_dry_run_rejections_total\{zone="trial"\} 3$/m, metrics);
+      const marked = gate.events.filter((e) => e.fields?.['gate'] === 'would-reject');
+      assert.equal(marked.length, 3);
+      assert.equal(marked[0]?.fields?.['detail'], 'dry-run zone trial');
+    } finally {
+      await gate.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe('gate policy: delay without nodelay', () => {
   it('spaces burst requests out at the zone’s rate instead of rejecting them', async () => {
     const upstream = await startRecordingUpstream();
