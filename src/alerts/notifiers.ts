@@ -40,9 +40,9 @@ export function createNotifier(config: NotifierConfig, deps: NotifierDeps): Conf
     case 'webhook':
       return webhookNotifier(config, deps);
     case 'slack':
-      return slackNotifier(config, deps);
+      return incomingWebhookNotifier(config, deps, slackPayload);
     case 'discord':
-      return discordNotifier(config, deps);
+      return incomingWebhookNotifier(config, deps, discordPayload);
     case 'telegram':
       return telegramNotifier(config, deps);
     case 'email':
@@ -183,7 +183,12 @@ export function slackPayload(message: AlertMessage, host: string): Record<string
   };
 }
 
-function slackNotifier(config: Of<'slack'>, deps: NotifierDeps): ConfiguredNotifier {
+/** Slack and Discord: a secret incoming-webhook URL and a JSON body of the service's own shape. */
+function incomingWebhookNotifier(
+  config: Of<'slack'> | Of<'discord'>,
+  deps: NotifierDeps,
+  payload: (message: AlertMessage, host: string) => Record<string, unknown>,
+): ConfiguredNotifier {
   const redactor = createRedactor();
   const url = readSecret(config.url, config.urlFile, `${deps.where}.urlFile`, deps.logger) as string;
   checkUrl(url, `${deps.where}.urlFile`);
@@ -191,7 +196,7 @@ function slackNotifier(config: Of<'slack'>, deps: NotifierDeps): ConfiguredNotif
   return {
     ...base(config, redactor, safeOrigin(url)),
     deliver: guarded(redactor, config.timeout, async (message) => {
-      const body = JSON.stringify(slackPayload(message, deps.host));
+      const body = JSON.stringify(payload(message, deps.host));
       await postJson({ url, body, timeoutMs: config.timeout, redactor });
     }),
   };
@@ -226,20 +231,6 @@ export function discordPayload(message: AlertMessage, host: string): Record<stri
       },
     ],
     allowed_mentions: { parse: [] },
-  };
-}
-
-function discordNotifier(config: Of<'discord'>, deps: NotifierDeps): ConfiguredNotifier {
-  const redactor = createRedactor();
-  const url = readSecret(config.url, config.urlFile, `${deps.where}.urlFile`, deps.logger) as string;
-  checkUrl(url, `${deps.where}.urlFile`);
-  secretUrl(redactor, url);
-  return {
-    ...base(config, redactor, safeOrigin(url)),
-    deliver: guarded(redactor, config.timeout, async (message) => {
-      const body = JSON.stringify(discordPayload(message, deps.host));
-      await postJson({ url, body, timeoutMs: config.timeout, redactor });
-    }),
   };
 }
 
