@@ -164,6 +164,24 @@ export function nginxTimeLocalAt(text: string, i: number): number {
 /** Where the last variable-length reader stopped (one past the timestamp): a scratch cell, read right after the call. */
 export const cursor = { end: 0 };
 
+/** Where the last fractionMsAt stopped (no allocation per call). */
+const fraction = { end: 0 };
+
+/** The digits of a decimal fraction of a second starting at p, as whole milliseconds (more digits are read and dropped). */
+function fractionMsAt(text: string, p: number): number {
+  let ms = 0;
+  let scale = 100;
+  while (p < text.length) {
+    const d = text.charCodeAt(p) - 48;
+    if (d < 0 || d > 9) break;
+    ms += d * scale;
+    scale /= 10;
+    p++;
+  }
+  fraction.end = p;
+  return Math.floor(ms);
+}
+
 /**
  * ISO 8601 / RFC 3339 at i: `2024-05-01T12:00:00`, then optional `.fraction`, then optional `Z`,
  * `+02:00` or `+0200`; a space may stand for the `T`. Sets `cursor.end`.
@@ -187,21 +205,9 @@ export function isoTimeAt(ctx: TimeContext, text: string, i: number): number {
   ) {
     return Number.NaN;
   }
-  let p = i + 19;
-  let ms = 0;
-  const c = text.charCodeAt(p);
-  if (c === 46 || c === 44) {
-    p++;
-    let scale = 100;
-    while (p < text.length) {
-      const d = text.charCodeAt(p) - 48;
-      if (d < 0 || d > 9) break;
-      ms += d * scale;
-      scale /= 10;
-      p++;
-    }
-    ms = Math.floor(ms);
-  }
+  const c = text.charCodeAt(i + 19);
+  const ms = c === 46 || c === 44 ? fractionMsAt(text, i + 20) : 0;
+  const p = c === 46 || c === 44 ? fraction.end : i + 19;
   const z = text.charCodeAt(p);
   if (z === 90 || z === 122) {
     cursor.end = p + 1;
@@ -254,16 +260,8 @@ export function syslogTimeAt(ctx: TimeContext, text: string, i: number): number 
   p += 9;
   let ms = 0;
   if (text.charCodeAt(p) === 46) {
-    p++;
-    let scale = 100;
-    while (p < text.length) {
-      const d = text.charCodeAt(p) - 48;
-      if (d < 0 || d > 9) break;
-      ms += d * scale;
-      scale /= 10;
-      p++;
-    }
-    ms = Math.floor(ms);
+    ms = fractionMsAt(text, p + 1);
+    p = fraction.end;
   }
   if (!validClock(month, day, hour, minute, second)) return Number.NaN;
   cursor.end = p;
