@@ -32,7 +32,6 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { ClientRequest } from 'node:http';
 import type { GateConfig } from '../config/gate.ts';
 import type { CdnRanges } from '../core/cdn.ts';
 import type { Clock } from '../core/clock.ts';
@@ -59,7 +58,7 @@ import {
   type Outcome,
   serveMetrics,
 } from './metrics.ts';
-import { createUpstreamPool, forward, type Upstream } from './proxy.ts';
+import { createUpstreamPool, forward, type Upstream, type UpstreamExchange } from './proxy.ts';
 import type { GatePolicy, RejectReason, Verdict } from './types.ts';
 import { createWebSocketProxy, type WebSocketTarget } from './websocket.ts';
 
@@ -130,7 +129,7 @@ interface Exchange {
   /** An answer (upstream's or the gate's) has been started. */
   answered: boolean;
   timer: NodeJS.Timeout | undefined;
-  upstreamRequest: ClientRequest | undefined;
+  exchange: UpstreamExchange | undefined;
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -376,7 +375,7 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
       fields: undefined,
       answered: false,
       timer: undefined,
-      upstreamRequest: undefined,
+      exchange: undefined,
     };
     res.on('error', () => {});
     res.once('close', () => complete(ex));
@@ -471,42 +470,61 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const withBody = hasBody(req.headers);
     const headers = upstreamRequestHeaders(req.rawHeaders, forwardedFor(req, ex.clientIp), chunked);
-    let upstreamRequest: ClientRequest | undefined;
+    const resume = () => exchange.resume();
+    let exchange: UpstreamExchange;
     try {
-      upstreamRequest = forward(
+      exchange = forward(
         upstream,
-        { method: req.method ?? 'GET', path: req.url ?? '/', headers, timeoutMs: limits.upstreamTimeout },
         {
-          onResponse: (response) => {
+          method: req.method ?? 'GET',
+          path: req.url ?? '/',
+          headers,
+          body: withBody ? (chunked ? 'chunked' : 'length') : 'none',
+          timeoutMs: limits.upstreamTimeout,
+        },
+        {
+          onResponse: (head) => {
             if (ex.answered || res.destroyed) {
-              response.destroy();
+              exchange.abort();
               return;
             }
             ex.answered = true;
             ex.outcome = 'proxied';
             if (stopping) res.shouldKeepAlive = false;
-            res.writeHead(
-              response.statusCode ?? 502,
-              response.statusMessage,
-              clientResponseHeaders(response.rawHeaders, verdict.headers),
-            );
-            response.on('data', (chunk: Buffer) => {
-              ex.bytes += chunk.length;
-            });
-            // The upstream died mid-body: cut the client too, so it sees a truncated answer.
-            response.on('error', () => res.destroy());
-            response.pipe(res);
+            try {
+              res.writeHead(
+                head.status,
+                head.statusMessage === '' ? undefined : head.statusMessage,
+                clientResponseHeaders(head.rawHeaders, verdict.headers),
+              );
+            } catch (error) {
+              // A head Node will not write (the reader lets through only what it accepts).
+              exchange.abort();
+              ex.answered = false;
+              ex.fields = { gate: 'upstream-error', detail: String(error) };
+              refuse(ex, 502, 'upstream-error', 'Bad Gateway', {}, true);
+            }
           },
-          onFailure: (kind, error: NodeJS.ErrnoException) => {
+          onData: (chunk, last) => {
+            ex.bytes += chunk.length;
+            if (last) {
+              // The common small answer: head and body leave in one write.
+              res.end(chunk);
+              return true;
+            }
+            if (res.write(chunk)) return true;
+            res.once('drain', resume);
+            return false;
+          },
+          onEnd: () => {
+            if (!res.writableEnded) res.end();
+          },
+          // The upstream died mid-body: cut the client too, so it sees a truncated answer.
+          onBroken: () => res.destroy(),
+          onFailure: (kind, error: NodeJS.ErrnoException, retryable) => {
             if (ex.answered || res.destroyed) return;
             // A pooled connection the upstream had just closed: retry once when nothing was streamed.
-            if (
-              attempt === 0 &&
-              !withBody &&
-              kind === 'error' &&
-              error.code === 'ECONNRESET' &&
-              upstreamRequest?.reusedSocket === true
-            ) {
+            if (attempt === 0 && !withBody && retryable) {
               proxy(ex, upstream, verdict, 1);
               return;
             }
@@ -532,34 +550,32 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
         },
       );
     } catch (error) {
-      // Node refuses to send the head (a value it will not write): the client's fault.
+      // A head value that would break the request's framing: the client's fault.
       ex.fields = { gate: 'invalid', detail: String(error) };
       refuse(ex, 400, 'invalid', 'Bad Request', {}, true);
       return;
     }
-    ex.upstreamRequest = upstreamRequest;
-    const sending = upstreamRequest;
-    sending.on('error', () => {});
-    if (!withBody) {
-      sending.end();
-      return;
-    }
+    ex.exchange = exchange;
+    if (!withBody) return;
     if (awaitingContinue.has(req)) res.writeContinue();
     let received = 0;
     let tooLarge = false;
+    exchange.onDrain = () => req.resume();
     req.on('data', (chunk: Buffer) => {
       received += chunk.length;
-      if (received <= limits.maxBodyBytes || tooLarge) return;
-      tooLarge = true;
-      req.unpipe(sending);
-      ex.fields = { gate: 'body-too-large', detail: `body over ${limits.maxBodyBytes} bytes` };
-      // Answered 413 unless the upstream already answered; then the answer is cut short.
-      if (ex.answered) res.destroy();
-      else refuse(ex, 413, 'body-too-large', 'Content Too Large', verdict.headers, true);
-      sending.destroy();
+      if (received > limits.maxBodyBytes && !tooLarge) {
+        tooLarge = true;
+        ex.fields = { gate: 'body-too-large', detail: `body over ${limits.maxBodyBytes} bytes` };
+        exchange.abort();
+        // Answered 413 unless the upstream already answered; then the answer is cut short.
+        if (ex.answered) res.destroy();
+        else refuse(ex, 413, 'body-too-large', 'Content Too Large', verdict.headers, true);
+        return;
+      }
+      if (!tooLarge && !exchange.write(chunk)) req.pause();
     });
-    req.on('error', () => sending.destroy());
-    req.pipe(sending);
+    req.on('end', () => exchange.end());
+    req.on('error', () => exchange.abort());
   }
 
   function complete(ex: Exchange): void {
@@ -567,7 +583,7 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
     busy.delete(req.socket);
     if (ex.timer !== undefined) clearTimeout(ex.timer);
     // The client left, or the answer ended before the request body did: the upstream request goes.
-    if (!res.writableFinished || !req.complete) ex.upstreamRequest?.destroy();
+    if (!res.writableFinished || !req.complete) ex.exchange?.abort();
     const status = res.headersSent ? res.statusCode : ex.status;
     record(req, ex.clientIp, ex.outcome, status, ex.bytes, ex.started, ex.fields);
   }
