@@ -134,6 +134,15 @@ interface Exchange {
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
+/** Marks a client socket with a response in progress (a property, cheaper than a WeakSet per request). */
+const BUSY = Symbol('moat.gate.busy');
+type Flagged = Socket & { [BUSY]?: boolean };
+/** The exchange a response belongs to, for the shared 'close' listener. */
+const EXCHANGE = Symbol('moat.gate.exchange');
+type WithExchange = ServerResponse & { [EXCHANGE]?: Exchange };
+
+function ignore(): void {}
+
 /**
  * A header value as text: Node hands header bytes over as latin1 characters; the nginx parser reads
  * the same bytes (escaped in the log) as UTF-8, so the event does too.
@@ -209,8 +218,8 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
 
   let openConnections = 0;
   const perIp = new Map<string, number>();
-  /** Sockets with a response in progress: a parser error on them cannot be answered in between. */
-  const busy = new WeakSet<Duplex>();
+  /** Sockets with a response in progress (a parser error on them cannot be answered in between). */
+  const busy = (socket: Duplex): boolean => (socket as Flagged)[BUSY] === true;
   /** Requests whose client waits for 100 Continue before sending the body. */
   const awaitingContinue = new WeakSet<IncomingMessage>();
   /** Sockets handed to the WebSocket proxy or answering an upgrade, cut at the end of close(). */
@@ -362,8 +371,8 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
   }
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const socket = req.socket;
-    busy.add(socket);
+    const socket = req.socket as Flagged;
+    socket[BUSY] = true;
     const ex: Exchange = {
       req,
       res,
@@ -377,8 +386,10 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
       timer: undefined,
       exchange: undefined,
     };
-    res.on('error', () => {});
-    res.once('close', () => complete(ex));
+    // Shared listeners: the exchange rides on the response ('close' is emitted once).
+    (res as WithExchange)[EXCHANGE] = ex;
+    res.on('error', ignore);
+    res.on('close', onResponseClose);
     try {
       handle(ex);
     } catch (error) {
@@ -578,9 +589,14 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
     req.on('error', () => exchange.abort());
   }
 
+  function onResponseClose(this: ServerResponse): void {
+    const ex = (this as WithExchange)[EXCHANGE];
+    if (ex !== undefined) complete(ex);
+  }
+
   function complete(ex: Exchange): void {
     const { req, res } = ex;
-    busy.delete(req.socket);
+    (req.socket as Flagged)[BUSY] = false;
     if (ex.timer !== undefined) clearTimeout(ex.timer);
     // The client left, or the answer ended before the request body did: the upstream request goes.
     if (!res.writableFinished || !req.complete) ex.exchange?.abort();
@@ -702,7 +718,7 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
   function onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     const code = error.code ?? 'unknown';
     metrics.clientError(code);
-    if (code === 'ECONNRESET' || code === 'EPIPE' || busy.has(socket) || !socket.writable) {
+    if (code === 'ECONNRESET' || code === 'EPIPE' || busy(socket) || !socket.writable) {
       socket.destroy();
       return;
     }
