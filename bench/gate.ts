@@ -16,8 +16,12 @@
  *             upstream, worker_processes 1 (one core, like the gate's one process);
  *  - express: Express 5 + express-rate-limit + http-proxy-middleware (bench/lib/express-proxy.ts),
  *             one Node process;
- *  - node-floor (a reference, not a contestant): bare node:http in front of a keep-alive agent with
- *             no checks at all (bench/lib/node-proxy.ts): the cost of Node's HTTP stack alone.
+ *  - node-floor (a reference, not a contestant): the usual bare Node proxy, node:http in and a
+ *             keep-alive http.Agent out, with no checks at all (bench/lib/node-proxy.ts). The gate
+ *             does not use http.request upstream (src/gate/proxy.ts), so it can beat this floor;
+ *  - node-raw (a reference): node:http in, a raw keep-alive socket out, the answer framed by
+ *             Content-Length only, no checks (bench/lib/node-raw-proxy.ts): the least any proxy that
+ *             keeps Node's strict parser for its clients can cost.
  * The upstream is a second nginx (one worker) answering `ok\n` (3 bytes) itself: it outruns every
  * contestant, so it is never what is measured.
  *
@@ -29,7 +33,7 @@
  * its p50/p99), the median CPU per request, and at half load the round with the lowest p99 among
  * those where the proxy kept up with the rate.
  *
- *   node_modules/.bin/node bench/gate.ts [--duration 10] [--rounds 3] [--connections 50] [--clients 10000] [--only nginx,gate,express,node-floor]
+ *   node_modules/.bin/node bench/gate.ts [--duration 10] [--rounds 3] [--connections 50] [--clients 10000] [--only nginx,gate,express,node-floor,node-raw]
  *
  * Installs wrk and nginx from Debian when missing. Listens on loopback only.
  */
@@ -52,7 +56,7 @@ const DURATION_S = Number(flag('duration', '10'));
 const CONNECTIONS = Number(flag('connections', '50'));
 const CLIENTS = Number(flag('clients', '10000'));
 const ROUNDS = Number(flag('rounds', '3'));
-const ONLY = new Set(flag('only', 'nginx,gate,express,node-floor').split(','));
+const ONLY = new Set(flag('only', 'nginx,gate,express,node-floor,node-raw').split(','));
 const RATE = 100; // r/s per client in every contestant's limiter
 const BURST = 100;
 const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
@@ -341,24 +345,26 @@ gate:
   };
 }
 
-/** Bare node:http → keep-alive agent, no checks: what Node's HTTP stack alone costs (a reference). */
-async function startNodeFloor(upstreamPort: number): Promise<Running> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [path.join(top, 'bench/lib/node-proxy.ts'), String(port), `http://127.0.0.1:${upstreamPort}`],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  children.push(child);
-  await waitForPort(port, child, 'node-floor');
-  return {
-    name: 'node-floor',
-    port,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
+/** A reference proxy with no checks (bench/lib/<script>), in its own process. */
+function startReference(name: string, script: string) {
+  return async (upstreamPort: number): Promise<Running> => {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [path.join(top, 'bench/lib', script), String(port), `http://127.0.0.1:${upstreamPort}`],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    children.push(child);
+    await waitForPort(port, child, name);
+    return {
+      name,
+      port,
+      pid: child.pid!,
+      stop: async () => {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+      },
+    };
   };
 }
 
@@ -555,9 +561,10 @@ async function main(): Promise<void> {
     nginx: startNginxProxy,
     gate: startGate,
     express: startExpress,
-    'node-floor': startNodeFloor,
+    'node-floor': startReference('node-floor', 'node-proxy.ts'),
+    'node-raw': startReference('node-raw', 'node-raw-proxy.ts'),
   };
-  const names = ['nginx', 'gate', 'express', 'node-floor'].filter((name) => ONLY.has(name));
+  const names = ['nginx', 'gate', 'express', 'node-floor', 'node-raw'].filter((name) => ONLY.has(name));
   const max = new Map<string, WrkResult>();
   const levels: { label: string; rate: number }[] = [];
   /** level label → contestant → the best round. */
@@ -575,7 +582,7 @@ async function main(): Promise<void> {
     for (const name of names) {
       const run = await starters[name]!(upstream.port);
       running.set(name, run);
-      if (name !== 'node-floor') checks.set(name, await sanityCheck(run));
+      if (!name.startsWith('node-')) checks.set(name, await sanityCheck(run));
       await runWrk(run, script, 3); // warm-up (JIT, pools)
     }
     const cpu = new Map<string, number[]>(names.map((name) => [name, []]));
@@ -675,11 +682,18 @@ async function main(): Promise<void> {
   if (gate !== undefined && express !== undefined) {
     console.log(`gate / express requests/s: ${(gate.rps / express.rps).toFixed(2)}× (target ≥ 2×)`);
   }
+  const raw = max.get('node-raw');
+  if (gate !== undefined && raw !== undefined) {
+    console.log(
+      `node:http with a raw forwarder and no checks: ${Math.round(raw.rps)} req/s, ${raw.cpuUsPerRequest.toFixed(1)} µs CPU/request; ` +
+        `the gate's checks, events and strict upstream reader: ${(gate.cpuUsPerRequest - raw.cpuUsPerRequest).toFixed(1)} µs/request`,
+    );
+  }
   const floor = max.get('node-floor');
   if (gate !== undefined && floor !== undefined) {
     console.log(
-      `Node's HTTP stack alone (no checks): ${Math.round(floor.rps)} req/s, ${floor.cpuUsPerRequest.toFixed(1)} µs CPU/request; ` +
-        `the gate's own work: ${(gate.cpuUsPerRequest - floor.cpuUsPerRequest).toFixed(1)} µs/request`,
+      `bare node:http proxy without checks: ${Math.round(floor.rps)} req/s, ${floor.cpuUsPerRequest.toFixed(1)} µs CPU/request; ` +
+        `gate with every check: ${(gate.rps / floor.rps).toFixed(2)}× its requests/s`,
     );
   }
 }

@@ -1,7 +1,7 @@
 /**
- * The floor for any Node proxy: node:http in, a keep-alive http.Agent out, the response piped back,
- * no checks at all. Not a contestant — it shows how much of a Node proxy's cost is Node's own HTTP
- * stack, which the gate cannot go below.
+ * The usual bare Node proxy: node:http in, a keep-alive http.Agent out, the response piped back,
+ * no checks at all. Not a contestant — a reference for what Node's HTTP client and server cost
+ * together (the gate replaces the client side with its own, src/gate/proxy.ts).
  *
  *   node bench/lib/node-proxy.ts <listenPort> <upstreamOrigin>
  */
