@@ -205,6 +205,19 @@ interface Running {
   stop(): Promise<void>;
 }
 
+/** A started contestant; stop() sends `signal` and waits for the exit. */
+function running(name: string, port: number, child: ChildProcess, signal: NodeJS.Signals): Running {
+  return {
+    name,
+    port,
+    pid: child.pid!,
+    stop: async () => {
+      child.kill(signal);
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
 const dir = mkdtempSync(path.join(tmpdir(), 'moat-bench-gate-'));
 chmodSync(dir, 0o755); // nginx workers run as nobody
 const children: ChildProcess[] = [];
@@ -242,15 +255,7 @@ async function startNginx(name: string, port: number, body: string): Promise<Run
   const child = spawn(NGINX, ['-p', dir, '-c', conf, '-e', `${dir}/${name}-error.log`], { stdio: 'inherit' });
   children.push(child);
   await waitForPort(port, child, name);
-  return {
-    name,
-    port,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill('SIGQUIT');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
+  return running(name, port, child, 'SIGQUIT');
 }
 
 async function startUpstream(): Promise<Running> {
@@ -334,15 +339,7 @@ gate:
     console.error(log);
     throw error;
   }
-  return {
-    name: 'gate',
-    port,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
+  return running('gate', port, child, 'SIGTERM');
 }
 
 /** A reference proxy with no checks (bench/lib/<script>), in its own process. */
@@ -356,15 +353,7 @@ function startReference(name: string, script: string) {
     );
     children.push(child);
     await waitForPort(port, child, name);
-    return {
-      name,
-      port,
-      pid: child.pid!,
-      stop: async () => {
-        child.kill('SIGTERM');
-        await new Promise((resolve) => child.once('exit', resolve));
-      },
-    };
+    return running(name, port, child, 'SIGTERM');
   };
 }
 
@@ -382,15 +371,7 @@ async function startExpress(upstreamPort: number): Promise<Running> {
   );
   children.push(child);
   await waitForPort(port, child, 'express');
-  return {
-    name: 'express',
-    port,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
+  return running('express', port, child, 'SIGTERM');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ class Pool implements Upstream {
     const waiter: Waiter = { exchange, timer: undefined };
     if (exchange.timeoutMs > 0) {
       waiter.timer = setTimeout(() => {
-        this.#drop(exchange);
+        this.cancel(exchange);
         exchange.fail(
           'timeout',
           new Error(`no upstream connection free for ${exchange.timeoutMs} ms`),
@@ -175,8 +175,8 @@ class Pool implements Upstream {
     this.#waiting.push(waiter);
   }
 
-  /** An exchange that left while queued. */
-  #drop(exchange: Exchange): void {
+  /** An exchange that left (or timed out) while queued. */
+  cancel(exchange: Exchange): void {
     const at = this.#waiting.findIndex((w) => w.exchange === exchange);
     if (at < 0) return;
     const [waiter] = this.#waiting.splice(at, 1);
@@ -184,17 +184,20 @@ class Pool implements Upstream {
     exchange.waiting = false;
   }
 
-  cancel(exchange: Exchange): void {
-    this.#drop(exchange);
+  /** The first queued exchange, taken out of the queue (its wait timer stopped). */
+  #dequeue(): Exchange | undefined {
+    const waiter = this.#waiting.shift();
+    if (waiter === undefined) return undefined;
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+    waiter.exchange.waiting = false;
+    return waiter.exchange;
   }
 
   /** A connection finished an exchange cleanly: next in the queue, else kept idle (or closed). */
   release(connection: Connection): void {
-    const waiter = this.#waiting.shift();
-    if (waiter !== undefined) {
-      if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-      waiter.exchange.waiting = false;
-      connection.start(waiter.exchange);
+    const next = this.#dequeue();
+    if (next !== undefined) {
+      connection.start(next);
       return;
     }
     if (this.#destroyed || this.#idle.length >= MAX_IDLE_SOCKETS) {
@@ -224,12 +227,8 @@ class Pool implements Upstream {
     const at = this.#idle.indexOf(connection);
     if (at >= 0) this.#idle.splice(at, 1);
     // A slot came free: a queued exchange gets a new connection.
-    const waiter = this.#destroyed ? undefined : this.#waiting.shift();
-    if (waiter !== undefined) {
-      if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-      waiter.exchange.waiting = false;
-      this.acquire(waiter.exchange);
-    }
+    const next = this.#destroyed ? undefined : this.#dequeue();
+    if (next !== undefined) this.acquire(next);
   }
 
   destroy(): void {
