@@ -7,14 +7,13 @@
  *      a fresh `moat watch` process, timed from spawn to "moat watch started" (logged after every
  *      active ban is back in the firewall) — target ≤ 3 s. The set is then checked to hold them all.
  *
- *   node_modules/.bin/node bench/firewall-restart.ts [bans=100000] [runs=3] [--via-addbans]
+ *   node_modules/.bin/node bench/firewall-restart.ts [bans=100000] [runs=3]
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { promisify } from 'node:util';
 import type { Decision } from '../src/core/events.ts';
 import { createNftablesFirewall } from '../src/enforcement/nftables.ts';
@@ -25,8 +24,6 @@ const run = promisify(execFile);
 const args = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
 const count = Number(args[0] ?? 100_000);
 const runs = Number(args[1] ?? 3);
-/** Fill the store through Store.addBans (quadratic today: see below). */
-const viaAddBans = process.argv.includes('--via-addbans');
 const top = path.join(import.meta.dirname, '..');
 
 /** `count` distinct IPv4 addresses from 198.18.0.0/15 (the benchmarking range: never a real host). */
@@ -101,24 +98,9 @@ try {
     at: now - i,
   }));
   const store = openSqliteStore(path.join(stateDir, 'moat.db'));
-  if (viaAddBans) {
-    await store.addBans(
-      decisions.map((decision) => ({ decision, expiresAt: decision.at + decision.durationMs })),
-    );
-  } else {
-    // Store.addBans checks every row against the active bans with a query SQLite plans on the
-    // (removed, expires_at) index, so it is quadratic: 8k bans take 3.4 s, 100k would take minutes.
-    // Until src/storage/sqlite.ts is fixed, the rows go in with the store's own schema, directly.
-    const db = new DatabaseSync(path.join(stateDir, 'moat.db'));
-    const insert = db.prepare(
-      'INSERT INTO bans (target, scenario, reason, origin, duration_ms, at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
-    db.exec('BEGIN IMMEDIATE');
-    for (const d of decisions)
-      insert.run(d.target, d.scenario, d.reason, d.origin, d.durationMs, d.at, d.at + d.durationMs);
-    db.exec('COMMIT');
-    db.close();
-  }
+  await store.addBans(
+    decisions.map((decision) => ({ decision, expiresAt: decision.at + decision.durationMs })),
+  );
   assert.equal((await store.activeBans(Date.now())).length, count);
   await store.close();
   const fillMs = performance.now() - fillStarted;
@@ -184,9 +166,7 @@ try {
     `| (b') same, the set still holding them (daemon crash or upgrade) | ${ms(median(again))} | ${again.map(ms).join(', ')} | ≤ 3,000 ms ${verdict(median(again), 3000)} |`,
   );
   console.log('');
-  console.log(
-    `(filling the SQLite store with ${n} bans, ${viaAddBans ? 'Store.addBans' : 'direct INSERTs'}, one transaction: ${ms(fillMs)})`,
-  );
+  console.log(`(filling the SQLite store with ${n} bans, Store.addBans, one transaction: ${ms(fillMs)})`);
   if (Math.max(...load) > 2000 || Math.max(...restart, ...again) > 3000) process.exitCode = 1;
 } finally {
   for (const name of namespaces) execFileSync('ip', ['netns', 'del', name]);

@@ -12,22 +12,78 @@ export interface Cidr {
   readonly text: string;
 }
 
-/** Parses an address, unwrapping IPv4-mapped IPv6 (`::ffff:1.2.3.4` → `1.2.3.4`). Undefined if invalid. */
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+const DOT = 46;
+
+/**
+ * Parses a dotted quad into a uint32 without allocating; -1 when the text is not exactly one.
+ * Leading zeros (`010.0.0.1`) are refused: some tools read them as octal.
+ */
+export function parseIpv4(text: string): number {
+  return parseIpv4At(text, 0, text.length);
+}
+
+/** parseIpv4 of text[start, end), for readers that scan a longer text (headers, log lines). */
+export function parseIpv4At(text: string, start: number, end: number): number {
+  const length = end - start;
+  if (length < 7 || length > 15) return -1;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= DIGIT_0 && c <= DIGIT_9) {
+      if (digits === 1 && octet === 0) return -1;
+      octet = octet * 10 + (c - DIGIT_0);
+      digits++;
+      if (octet > 255) return -1;
+    } else if (c === DOT) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else {
+      return -1;
+    }
+  }
+  if (digits === 0 || dots !== 3) return -1;
+  return value * 256 + octet;
+}
+
+const ipv4Of = (value: number) =>
+  new ipaddr.IPv4([value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255]);
+
+/**
+ * Parses an address, unwrapping IPv4-mapped IPv6 (`::ffff:1.2.3.4` → `1.2.3.4`). Undefined if invalid.
+ * IPv4 is taken only as a canonical dotted quad: `010.0.0.1` is refused rather than read as octal
+ * (8.0.0.1, as ipaddr.js and inet_aton do) or as decimal (10.0.0.1, as others do); a trust list or a
+ * ban that two readers take for different hosts is worse than an error. Shorthands (`10`, `0x7f.1`)
+ * are refused too.
+ */
 export function parseAddress(text: string): Address | undefined {
+  const value = parseIpv4(text);
+  if (value >= 0) return ipv4Of(value);
   const trimmed = text.trim().replace(/^\[|\]$/g, '');
   const bare = trimmed.includes('%') ? trimmed.slice(0, trimmed.indexOf('%')) : trimmed;
-  if (!ipaddr.isValid(bare)) return undefined;
-  const parsed = ipaddr.parse(bare);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    return (parsed as ipaddr.IPv6).toIPv4Address();
+  const quad = parseIpv4(bare);
+  if (quad >= 0) return ipv4Of(quad);
+  // An IPv6 address may end in a dotted quad (`::ffff:1.2.3.4`): that one must be canonical too.
+  const colon = bare.lastIndexOf(':');
+  if (colon < 0 || (bare.includes('.', colon) && parseIpv4At(bare, colon + 1, bare.length) < 0)) {
+    return undefined;
   }
-  // ipaddr.isValid accepts shorthand IPv4 forms like "10" or "0x7f.1"; moat only takes dotted quads.
-  if (parsed.kind() === 'ipv4' && !/^\d{1,3}(\.\d{1,3}){3}$/.test(bare)) return undefined;
-  return parsed;
+  if (!ipaddr.IPv6.isValid(bare)) return undefined;
+  const parsed = ipaddr.IPv6.parse(bare);
+  return parsed.isIPv4MappedAddress() ? parsed.toIPv4Address() : parsed;
 }
 
 /** Parses `a.b.c.d/n`, `v6/n`, or a bare address (a /32 or /128). Undefined if invalid. */
 export function parseCidr(text: string): Cidr | undefined {
+  const value = parseIpv4(text);
+  if (value >= 0) return { address: ipv4Of(value), prefix: 32, text: `${text}/32` };
   const [addrText, prefixText, extra] = text.trim().split('/');
   if (addrText === undefined || extra !== undefined) return undefined;
   const address = parseAddress(addrText);

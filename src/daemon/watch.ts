@@ -114,9 +114,8 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     throw error;
   });
   await initialised;
-  const restoring = firewall.blockMany(
-    active.map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - restoredAt })),
-  );
+  const restored = active.map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - restoredAt }));
+  const restoring = firewall.blockMany(restored);
   restoring.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
   let decider: Decider = buildDecider(config, deciderDeps);
   for (const ban of active) decider.remember(ban);
@@ -135,10 +134,7 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
       }
     }
   };
-  noteBlocked(
-    active.map((ban) => ({ target: ban.target, ttlMs: ban.expiresAt - restoredAt })),
-    restoredAt,
-  );
+  noteBlocked(restored, restoredAt);
   await restoring;
   logger.log('info', 'moat watch started', {
     restoredBans: active.length,

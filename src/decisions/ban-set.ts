@@ -26,6 +26,7 @@ export function createBanSet(clock: Clock): BanSet {
   let rangeSetUntil = 0;
 
   const isRange = (target: string) => {
+    if (!target.includes('/')) return false;
     const range = parseRange(target);
     return range !== undefined && range.prefix !== (range.family === 4 ? 32 : 128);
   };

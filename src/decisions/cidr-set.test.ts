@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addressRange, createCidrSet, formatRange, parseIpv4, parseRange, widenRange } from './cidr-set.ts';
+import { parseIpv4 } from '../core/ip.ts';
+import { addressRange, createCidrSet, formatRange, parseRange, widenRange } from './cidr-set.ts';
 
 describe('parseIpv4', () => {
   const cases: [string, number][] = [

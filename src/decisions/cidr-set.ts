@@ -4,7 +4,7 @@
  * compare on a string parsed without allocating; IPv6 goes through ipaddr.js into a bigint (it is
  * rare on the paths that call this per event, and decisions are rare).
  */
-import { parseAddress } from '../core/ip.ts';
+import { parseAddress, parseIpv4 } from '../core/ip.ts';
 
 /** An inclusive numeric range of addresses of one family. */
 export type IpRange =
@@ -19,47 +19,6 @@ export interface CidrSet {
   /** The entries as given, for messages. */
   readonly entries: readonly string[];
   readonly size: number;
-}
-
-const DIGIT_0 = 48;
-const DIGIT_9 = 57;
-const DOT = 46;
-
-/**
- * Parses a dotted quad into a uint32 without allocating; -1 when the text is not exactly one.
- * Leading zeros (`010.0.0.1`) are refused: some tools read them as octal.
- */
-export function parseIpv4(text: string): number {
-  return parseIpv4At(text, 0, text.length);
-}
-
-/** parseIpv4 of text[start, end), for readers that scan a longer text (headers, log lines). */
-export function parseIpv4At(text: string, start: number, end: number): number {
-  const length = end - start;
-  if (length < 7 || length > 15) return -1;
-  let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= DIGIT_0 && c <= DIGIT_9) {
-      if (digits === 1 && octet === 0) return -1;
-      octet = octet * 10 + (c - DIGIT_0);
-      digits++;
-      if (octet > 255) return -1;
-    } else if (c === DOT) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else {
-      return -1;
-    }
-  }
-  if (digits === 0 || dots !== 3) return -1;
-  return value * 256 + octet;
 }
 
 /** Parses an address into a one-address range (IPv4-mapped IPv6 becomes IPv4). */
@@ -89,13 +48,30 @@ export function parseRange(text: string): IpRange | undefined {
     }
     if (prefix > max) return undefined;
   }
+  const bytes = address.toByteArray();
+  if (family === 4) {
+    const [a = 0, b = 0, c = 0, d = 0] = bytes;
+    const value = a * 16_777_216 + b * 65_536 + c * 256 + d;
+    const size = 2 ** (32 - prefix);
+    const start = value - (value % size);
+    return { family, start, end: start + size - 1, prefix };
+  }
   let value = 0n;
-  for (const byte of address.toByteArray()) value = (value << 8n) | BigInt(byte);
+  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
   const hostBits = BigInt(max - prefix);
   const start = (value >> hostBits) << hostBits;
   const end = start | ((1n << hostBits) - 1n);
-  if (family === 4) return { family, start: Number(start), end: Number(end), prefix };
   return { family, start, end, prefix };
+}
+
+/**
+ * A target in the form decisions give it (`formatRange(parseRange(text))`), or undefined when it is
+ * not an address or range. A canonical dotted quad, what nearly every stored ban is, is its own form.
+ */
+export function normalTarget(text: string): string | undefined {
+  if (parseIpv4(text) >= 0) return text;
+  const range = parseRange(text);
+  return range === undefined ? undefined : formatRange(range);
 }
 
 /** The text of a range: `203.0.113.7`, `10.0.0.0/8`, `2001:db8:1:2::/64`. Single addresses have no prefix. */

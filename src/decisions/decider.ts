@@ -23,6 +23,7 @@ import {
   addressRange,
   createCidrSet,
   formatRange,
+  normalTarget,
   type IpRange,
   parseRange,
   widenRange,
@@ -410,9 +411,8 @@ export function createDecider(partialPolicy: Partial<DecisionPolicy>, deps: Deci
       return hit === undefined ? undefined : describe(hit, formatRange(range));
     },
     remember(ban) {
-      const range = parseRange(ban.target);
-      if (range === undefined) return;
-      const target = formatRange(range);
+      const target = normalTarget(ban.target);
+      if (target === undefined) return;
       const known = offenders.get(target);
       const fresh = known === undefined || ban.at - known.lastBanAt > policy.repeatWindowMs;
       touch(target, {
@@ -423,8 +423,7 @@ export function createDecider(partialPolicy: Partial<DecisionPolicy>, deps: Deci
       });
     },
     forget(text: string) {
-      const range = parseRange(text);
-      offenders.delete(range === undefined ? text : formatRange(range));
+      offenders.delete(normalTarget(text) ?? text);
     },
     sweep(nowMs?: number): number {
       const now = nowMs ?? deps.clock.now();

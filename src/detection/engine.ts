@@ -23,7 +23,8 @@
  *   as `suppressed`.
  */
 import type { ParsedEvent } from '../core/events.ts';
-import { formatRange, parseIpv4, parseRange, widenRange } from '../decisions/cidr-set.ts';
+import { parseIpv4 } from '../core/ip.ts';
+import { formatRange, parseRange, widenRange } from '../decisions/cidr-set.ts';
 import { lastEventIpv4 } from '../parsing/address.ts';
 import { compileFilter, fieldGetter, type Predicate } from './filter.ts';
 import { compileTemplate, formatDuration, formatRate, type Template } from './template.ts';

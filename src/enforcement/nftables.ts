@@ -6,6 +6,9 @@
  * Lookups are O(1) set lookups, never one rule per address. Every change is one `nft -f -` batch.
  */
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { MoatError } from '../core/errors.ts';
 import { parseCidr } from '../core/ip.ts';
 import { runCommand } from './command.ts';
@@ -19,6 +22,12 @@ export interface NftablesOptions {
   /** Run inside this network namespace (`ip netns exec NAME nft …`); tests use it. */
   readonly netns?: string;
   readonly nftPath?: string;
+  /**
+   * How the timeout of an element already in a set is refreshed: `probe` (default) asks the kernel
+   * at init() whether a plain add does it; `readd` always deletes and re-adds, as kernels before
+   * 6.10 need (tests use it to cover that path on a newer kernel).
+   */
+  readonly timeoutRefresh?: 'probe' | 'readd';
 }
 
 type SetName = 'addr4' | 'addr6' | 'net4' | 'net6';
@@ -40,6 +49,9 @@ export function toTarget(text: string): Target {
   };
 }
 
+/** What a pipe holds (Linux's default pipe size): a larger nft batch goes through a file. */
+const PIPE_BYTES = 65_536;
+
 const seconds = (ms: number) => `${Math.max(1, Math.ceil(ms / 1000))}s`;
 
 export function createNftablesFirewall(options: NftablesOptions = {}): Firewall {
@@ -54,20 +66,58 @@ export function createNftablesFirewall(options: NftablesOptions = {}): Firewall 
           ['netns', 'exec', options.netns, nft, ...args],
           input === undefined ? {} : { input },
         );
-  const batch = (lines: readonly string[]) => exec(['-f', '-'], `${lines.join('\n')}\n`);
+  const batch = async (lines: readonly string[]): Promise<string> => {
+    const script = `${lines.join('\n')}\n`;
+    if (script.length <= PIPE_BYTES) return exec(['-f', '-'], script);
+    // A large batch (the start-up restore) is handed over in a private file, not a pipe: a pipe
+    // holds 64 KiB, so nft would read the rest only as fast as this process's event loop, which is
+    // busy with the rest of start-up meanwhile. Written synchronously, so that nft starts before
+    // this call returns (a few ms for 100k bans), not when the event loop is next free.
+    const dir = mkdtempSync(path.join(tmpdir(), 'moat-nft-'));
+    try {
+      const file = path.join(dir, 'batch.nft');
+      writeFileSync(file, script, { mode: 0o600 });
+      return await exec(['-f', file]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
 
   /**
-   * Add-then-delete makes the delete safe when the element is absent, and the fresh add sets the new
-   * timeout on an element that existed (nft does not refresh timeouts on a plain add).
+   * Whether a plain `add element … timeout T` sets T on an element that is already there (Linux 6.10
+   * and later); found out by init(). Before that, an add leaves the old timeout in place, so a ban
+   * is refreshed by add-then-delete (which makes the delete safe when the element is absent) and a
+   * fresh add: three commands where one does on a newer kernel. A permanent ban (no timeout) always
+   * takes the three, since an add without a timeout leaves an existing one alone on any kernel.
    */
+  let addRefreshesTimeout = false;
+
   const blockLines = (entry: BlockEntry): string[] => {
     const { set, element } = toTarget(entry.target);
-    const timeout = entry.ttlMs === undefined ? '' : ` timeout ${seconds(entry.ttlMs)}`;
+    const add = `add element inet ${table} ${set} { ${element}`;
+    if (entry.ttlMs !== undefined && addRefreshesTimeout) return [`${add} timeout ${seconds(entry.ttlMs)} }`];
     return [
-      `add element inet ${table} ${set} { ${element} }`,
+      `${add} }`,
       `delete element inet ${table} ${set} { ${element} }`,
-      `add element inet ${table} ${set} { ${element}${timeout} }`,
+      `${add}${entry.ttlMs === undefined ? '' : ` timeout ${seconds(entry.ttlMs)}`} }`,
     ];
+  };
+
+  /** Finds out addRefreshesTimeout on a scratch set of moat's table that no rule refers to. */
+  const probeTimeoutRefresh = async (): Promise<boolean> => {
+    const probe = `inet ${table} timeout_probe`;
+    await batch([
+      `add set ${probe} { type ipv4_addr; flags timeout; }`,
+      `flush set ${probe}`,
+      `add element ${probe} { 192.0.2.1 timeout 5s }`,
+      `add element ${probe} { 192.0.2.1 timeout 3600s }`,
+    ]);
+    try {
+      const held = parseNftJsonSets(await exec(['-j', 'list', 'set', ...probe.split(' ')]));
+      return (held[0]?.expiresInMs ?? 0) > 5_000;
+    } finally {
+      await batch([`delete set ${probe}`]);
+    }
   };
 
   return {
@@ -94,6 +144,7 @@ export function createNftablesFirewall(options: NftablesOptions = {}): Firewall 
         );
       }
       await batch(lines);
+      addRefreshesTimeout = options.timeoutRefresh !== 'readd' && (await probeTimeoutRefresh());
     },
     async block(target, ttlMs) {
       await batch(blockLines(ttlMs === undefined ? { target } : { target, ttlMs }));
@@ -112,6 +163,11 @@ export function createNftablesFirewall(options: NftablesOptions = {}): Firewall 
       }
       const lines: string[] = [];
       for (const [set, elements] of bySet) {
+        if (addRefreshesTimeout && !elements.some((e) => !e.includes(' timeout '))) {
+          for (const chunk of chunks(elements, 5000))
+            lines.push(`add element inet ${table} ${set} { ${chunk.join(', ')} }`);
+          continue;
+        }
         if (set === 'net4' || set === 'net6') {
           // Deleting from an interval set is quadratic in nft 1.0.x (8,000 ranges: add 50 ms, add +
           // delete 10 s+), so a bulk load only adds: a range already present keeps its timeout.

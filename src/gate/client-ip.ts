@@ -7,7 +7,8 @@
  * IPv6 text form, IPv4-mapped IPv6 unwrapped, parsed into numbers without allocating.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { createCidrSet, type CidrSet, parseIpv4At } from '../decisions/cidr-set.ts';
+import { parseIpv4At } from '../core/ip.ts';
+import { createCidrSet, type CidrSet } from '../decisions/cidr-set.ts';
 import { MoatError } from '../core/errors.ts';
 import type { ClientIpResolver } from './types.ts';
 

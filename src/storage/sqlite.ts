@@ -44,6 +44,14 @@ interface BanRow {
   expires_at: number;
 }
 
+/** A bans row as an array: id, target, scenario, reason, origin, duration_ms, at, expires_at. */
+type BanColumns = [number, string, string, string, string, number, number, number];
+
+function rowsAsArrays(statement: StatementSync): StatementSync {
+  statement.setReturnArrays(true);
+  return statement;
+}
+
 function toBan(row: BanRow): Ban {
   return {
     id: row.id,
@@ -65,9 +73,13 @@ export function openSqliteStore(file: string): Store {
   migrate(db);
 
   const statements = {
-    active: db.prepare(
-      'SELECT * FROM bans WHERE removed = 0 AND expires_at > ? ORDER BY at, id',
-    ) as StatementSync,
+    // Rows as arrays, in toBan's column order: node:sqlite builds a named-property object per row
+    // several times slower (100k active bans at start-up: ≈ 0.12 s as arrays, 0.4–0.7 s as objects).
+    active: rowsAsArrays(
+      db.prepare(
+        'SELECT id, target, scenario, reason, origin, duration_ms, at, expires_at FROM bans WHERE removed = 0 AND expires_at > ? ORDER BY at, id',
+      ),
+    ),
     // `+removed` keeps SQLite off the (removed, expires_at) index, which would scan every active
     // ban; per-target lookups must use bans_target (100k active bans: 14 ms → 0.15 ms per addBan).
     activeFor: db.prepare('SELECT * FROM bans WHERE target = ? AND +removed = 0 AND expires_at > ?'),
@@ -132,7 +144,18 @@ export function openSqliteStore(file: string): Store {
       return Number(statements.remove.run(target, now).changes) > 0;
     },
     async activeBans(now) {
-      return (statements.active.all(now) as unknown as BanRow[]).map(toBan);
+      return (statements.active.all(now) as unknown as BanColumns[]).map(
+        ([id, target, scenario, reason, origin, durationMs, at, expiresAt]): Ban => ({
+          id,
+          target,
+          scenario,
+          reason,
+          origin: origin as DecisionOrigin,
+          durationMs,
+          at,
+          expiresAt,
+        }),
+      );
     },
     async offences(target, sinceMs) {
       return Number((statements.offences.get(target, sinceMs) as { n: number }).n);

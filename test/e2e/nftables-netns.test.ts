@@ -4,6 +4,8 @@
  * the path Docker-published ports take, which ufw's INPUT rules never see.
  */
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { createNftablesFirewall } from '../../src/enforcement/nftables.ts';
 import { createNetns, httpGetFrom, ip, link, serveHttpIn } from '../helpers/netns.ts';
@@ -34,6 +36,43 @@ describe('nftables bans in network namespaces', () => {
     await firewall.release('10.231.1.2');
     assert.equal(httpGetFrom(client1.name, 'http://10.231.1.1:8080/'), 'ok');
   });
+
+  for (const timeoutRefresh of ['probe', 'readd'] as const) {
+    it(`bulk-loads 20,000 bans, a batch far past a pipe's 64 KiB (timeouts refreshed by ${timeoutRefresh}), and drops a client among them`, async () => {
+      const bulk = createNftablesFirewall({
+        netns: host.name,
+        table: `moat_bulk_${timeoutRefresh}`,
+        timeoutRefresh,
+      });
+      await bulk.init();
+      // 198.18.0.0/15 (benchmarking addresses) and client1: a script of ~0.6 MB, far past a pipe's 64 KiB.
+      const targets = ['10.231.1.2'];
+      for (let i = 0; targets.length < 20_000; i++) targets.push(`198.18.${i >> 8}.${i & 255}`);
+      const tempBefore = readdirSync(tmpdir()).filter((name) => name.startsWith('moat-nft-'));
+      await bulk.blockMany(targets.map((target) => ({ target, ttlMs: 600_000 })));
+      let listed = await bulk.list();
+      assert.equal(listed.length, 20_000);
+      assert.ok(
+        listed.every(
+          (e) => e.expiresInMs !== undefined && e.expiresInMs > 500_000 && e.expiresInMs <= 600_000,
+        ),
+      );
+      assert.equal(httpGetFrom(client1.name, 'http://10.231.1.1:8080/'), 'ETIMEDOUT');
+      assert.equal(httpGetFrom(client2.name, 'http://10.231.2.1:8080/'), 'ok');
+      // Loaded again with a shorter ban (a restart after the store changed): every timeout follows.
+      await bulk.blockMany(targets.map((target) => ({ target, ttlMs: 120_000 })));
+      listed = await bulk.list();
+      assert.equal(listed.length, 20_000);
+      assert.ok(listed.every((e) => e.expiresInMs !== undefined && e.expiresInMs <= 120_000));
+      assert.deepEqual(
+        readdirSync(tmpdir()).filter((name) => name.startsWith('moat-nft-')),
+        tempBefore,
+        'the batch file and its folder are gone',
+      );
+      await bulk.teardown();
+      assert.equal(httpGetFrom(client1.name, 'http://10.231.1.1:8080/'), 'ok');
+    });
+  }
 });
 
 describe('nftables bans on the forward hook (Docker-style published ports)', () => {
