@@ -49,6 +49,24 @@ export function toTarget(text: string): Target {
   };
 }
 
+/**
+ * `text` in a new file of a new 0700 folder under the temporary folder, or undefined where that
+ * cannot be made (an unwritable or full temporary folder): the caller then uses a pipe.
+ */
+function privateFile(text: string): { readonly path: string; remove(): void } | undefined {
+  let dir: string | undefined;
+  try {
+    dir = mkdtempSync(path.join(tmpdir(), 'moat-nft-'));
+    const file = path.join(dir, 'batch.nft');
+    writeFileSync(file, text, { mode: 0o600 });
+    const made = dir;
+    return { path: file, remove: () => rmSync(made, { recursive: true, force: true }) };
+  } catch {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
 /** What a pipe holds (Linux's default pipe size): a larger nft batch goes through a file. */
 const PIPE_BYTES = 65_536;
 
@@ -73,13 +91,12 @@ export function createNftablesFirewall(options: NftablesOptions = {}): Firewall 
     // holds 64 KiB, so nft would read the rest only as fast as this process's event loop, which is
     // busy with the rest of start-up meanwhile. Written synchronously, so that nft starts before
     // this call returns (a few ms for 100k bans), not when the event loop is next free.
-    const dir = mkdtempSync(path.join(tmpdir(), 'moat-nft-'));
+    const file = privateFile(script);
+    if (file === undefined) return exec(['-f', '-'], script);
     try {
-      const file = path.join(dir, 'batch.nft');
-      writeFileSync(file, script, { mode: 0o600 });
-      return await exec(['-f', file]);
+      return await exec(['-f', file.path]);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      file.remove();
     }
   };
 

@@ -73,6 +73,23 @@ describe('nftables bans in network namespaces', () => {
       assert.equal(httpGetFrom(client1.name, 'http://10.231.1.1:8080/'), 'ok');
     });
   }
+
+  it('bulk-loads through the pipe when no private file can be made (unwritable temporary folder)', async () => {
+    const bulk = createNftablesFirewall({ netns: host.name, table: 'moat_bulk_pipe' });
+    await bulk.init();
+    const targets: string[] = [];
+    for (let i = 0; targets.length < 5_000; i++) targets.push(`198.18.${i >> 8}.${i & 255}`);
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = '/nonexistent/moat-test-tmp';
+    try {
+      await bulk.blockMany(targets.map((target) => ({ target, ttlMs: 600_000 })));
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    assert.equal((await bulk.list()).length, 5_000);
+    await bulk.teardown();
+  });
 });
 
 describe('nftables bans on the forward hook (Docker-style published ports)', () => {
