@@ -74,8 +74,9 @@ export async function runDaemon(context: CliContext, run: DaemonRun): Promise<vo
   });
   await untilStopped(logger, {
     hup: async () => {
-      // Scenarios and decision policy reload in place; the gate's access log is reopened (rotation).
-      // Listeners, Redis instances and notifiers keep their start-up settings until a restart.
+      // Scenarios, the decision policy and the gate's policy, routes and certificate reload in place;
+      // the gate's access log is reopened (rotation). Listeners, Redis instances and notifiers keep
+      // their start-up settings until a restart.
       await gateServer?.reopenAccessLog();
       await daemon.reload(compose((await loadConfig(run.configPath)).config));
     },

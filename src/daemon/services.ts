@@ -4,6 +4,7 @@
  * configured component; `moat guard` and `moat gate` host just theirs, over the same services.
  */
 import type { AlertSink } from '../alerts/types.ts';
+import type { MoatConfig } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { ParsedEvent } from '../core/events.ts';
 import type { BanCheck } from '../gate/types.ts';
@@ -47,6 +48,11 @@ export interface DaemonServices {
 export interface Component {
   readonly name: string;
   stop(): Promise<void>;
+  /**
+   * SIGHUP: applies what it can of the new configuration. Rejects, changing nothing, when the new
+   * configuration does not work for it; the daemon then keeps the old one everywhere.
+   */
+  reload?(config: MoatConfig): Promise<void>;
 }
 
 export type ComponentFactory = (services: DaemonServices) => Promise<Component>;

@@ -424,11 +424,16 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
     firewall,
     services,
     async reload(next) {
-      pipeline.engine.reload(loadConfiguredScenarios(next));
-      config = next;
+      // Everything that can fail comes first, so that a bad file changes nothing anywhere.
+      const scenarios = loadConfiguredScenarios(next);
       // A new policy takes effect for new decisions; ban history is seeded again from the store.
-      decider = buildDecider(config, deciderDeps);
-      for (const ban of await store.activeBans(clock.now())) decider.remember(ban);
+      const nextDecider = buildDecider(next, deciderDeps);
+      for (const ban of await store.activeBans(clock.now())) nextDecider.remember(ban);
+      // Components swap last in their own reload, once all of theirs is built.
+      for (const component of components) await component.reload?.(next);
+      pipeline.engine.reload(scenarios);
+      config = next;
+      decider = nextDecider;
       logger.log('info', 'configuration reloaded', { scenarios: pipeline.engine.scenarios.length });
     },
     async stop() {

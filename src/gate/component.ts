@@ -8,7 +8,7 @@ import type { CdnConfig } from '../config/schema.ts';
 import type { GateConfig } from '../config/gate.ts';
 import type { Component, ComponentFactory } from '../daemon/services.ts';
 import { gateCdnRanges } from './cdn-ranges.ts';
-import { createGatePolicy } from './policy.ts';
+import { createGatePolicy, type GatePolicyWithLimiter } from './policy.ts';
 import { type GateServer, startGateServer } from './server.ts';
 
 export interface GateComponentOptions {
@@ -28,23 +28,38 @@ export function gateComponent(
   options: GateComponentOptions = {},
 ): ComponentFactory {
   return async (services): Promise<GateComponent> => {
-    const cdnRanges = await gateCdnRanges(config, cdn);
-    const policy = createGatePolicy(config, {
-      bans: services.bans,
-      storeHealthy: () => services.storeHealthy(),
-      ...(cdnRanges === undefined ? {} : { cdnRanges: cdnRanges.cidrs.map((cidr) => cidr.text) }),
-    });
+    const build = async (gate: GateConfig, cdnConfig: CdnConfig, replaces?: GatePolicyWithLimiter) => {
+      const cdnRanges = await gateCdnRanges(gate, cdnConfig);
+      const policy = createGatePolicy(gate, {
+        bans: services.bans,
+        storeHealthy: () => services.storeHealthy(),
+        ...(cdnRanges === undefined ? {} : { cdnRanges: cdnRanges.cidrs.map((cidr) => cidr.text) }),
+        ...(replaces === undefined ? {} : { replaces }),
+      });
+      return { policy, cdnRanges };
+    };
+    let current = await build(config, cdn);
     const server = await startGateServer({
       config,
-      policy,
+      policy: current.policy,
       logger: services.logger,
       clock: services.clock,
       onEvent: (event) => services.ingest(event),
-      limiterKeys: () => policy.limiter.size,
-      ...(cdnRanges === undefined ? {} : { cdnRanges }),
+      limiterKeys: () => current.policy.limiter.size,
+      ...(current.cdnRanges === undefined ? {} : { cdnRanges: current.cdnRanges }),
       ...(options.drainMs === undefined ? {} : { drainMs: options.drainMs }),
     });
     options.onStart?.(server);
-    return { name: 'gate', server, stop: () => server.close() };
+    return {
+      name: 'gate',
+      server,
+      stop: () => server.close(),
+      // SIGHUP: everything is built (and may fail) before the running server is touched.
+      async reload(next) {
+        const built = await build(next.gate, next.cdn, current.policy);
+        await server.reload(next.gate, built.policy, built.cdnRanges);
+        current = built;
+      },
+    };
   };
 }

@@ -352,3 +352,84 @@ describe('limiter: bounded state', () => {
     assert.ok(limiter.stats().some((s) => s.slots > 16));
   });
 });
+
+describe('limiter across a reload (carryFrom)', () => {
+  const admitted = (
+    limiter: ReturnType<typeof createLimiter>,
+    zones: string[],
+    key: string,
+    now: number,
+    n: number,
+  ) => Array.from({ length: n }, () => limiter.check(zones, key, now).allowed).filter(Boolean).length;
+
+  it('keeps the clients of a zone whose name and maxKeys are unchanged, IPv4 and IPv6 alike', () => {
+    const before = createLimiter([zone('api', 1, { burst: 2, nodelay: true })]);
+    for (const key of ['203.0.113.7', '2001:db8:1:2::5', '::ffff:198.51.100.4']) {
+      assert.equal(admitted(before, ['api'], key, 1_000, 5), 3, key);
+    }
+    const after = createLimiter([zone('api', 1, { burst: 2, nodelay: true })], { carryFrom: before });
+    assert.equal(after.size, 3);
+    for (const key of ['203.0.113.7', '2001:db8:1:2::ffff', '198.51.100.4']) {
+      assert.equal(after.check(['api'], key, 1_000).allowed, false, `${key} is still over its burst`);
+    }
+    // A client never seen starts at zero; time drains the carried ones at the zone's rate.
+    assert.equal(admitted(after, ['api'], '192.0.2.1', 1_000, 5), 3);
+    assert.equal(after.check(['api'], '203.0.113.7', 2_000).allowed, true);
+  });
+
+  it('judges carried state by the new rate and burst, as nginx does after a reload', () => {
+    const before = createLimiter([zone('api', 1, { burst: 2, nodelay: true })]);
+    assert.equal(admitted(before, ['api'], '203.0.113.7', 0, 3), 3);
+    // Burst raised from 2 to 4: the client has two more back to back, not five.
+    const wider = createLimiter([zone('api', 1, { burst: 4, nodelay: true })], { carryFrom: before });
+    assert.equal(admitted(wider, ['api'], '203.0.113.7', 0, 5), 2);
+  });
+
+  it('starts empty a zone that is new, renamed, or has another maxKeys, and drops zones gone', () => {
+    const before = createLimiter([
+      zone('api', 1, { burst: 0, nodelay: true }),
+      zone('login', 1, { burst: 0, nodelay: true }),
+    ]);
+    assert.equal(before.check(['api', 'login'], '203.0.113.7', 0).allowed, true);
+    assert.equal(before.check(['api'], '203.0.113.7', 0).allowed, false);
+    const after = createLimiter(
+      [
+        zone('api', 1, { burst: 0, nodelay: true, maxKeys: 500 }),
+        zone('upload', 1, { burst: 0, nodelay: true }),
+      ],
+      { carryFrom: before },
+    );
+    assert.equal(after.size, 0);
+    assert.deepEqual(
+      after.stats().map((s) => s.zone),
+      ['api', 'upload'],
+    );
+    assert.equal(after.check(['api'], '203.0.113.7', 0).allowed, true);
+  });
+
+  it('carries nothing when ipv6Prefix changed (the keys would name other clients)', () => {
+    const before = createLimiter([zone('api', 1, { burst: 0, nodelay: true })], { ipv6Prefix: 64 });
+    assert.equal(before.check(['api'], '2001:db8:1:2::5', 0).allowed, true);
+    const after = createLimiter([zone('api', 1, { burst: 0, nodelay: true })], {
+      ipv6Prefix: 56,
+      carryFrom: before,
+    });
+    assert.equal(after.size, 0);
+    assert.equal(after.check(['api'], '2001:db8:1:2::5', 0).allowed, true);
+  });
+
+  it('keeps growing and evicting correctly in tables taken over', () => {
+    const before = createLimiter([zone('api', 1, { burst: 0, nodelay: true, maxKeys: 5_000 })], {
+      initialSlots: 16,
+    });
+    for (let i = 0; i < 1_000; i++) before.check(['api'], `10.0.${i >> 8}.${i & 255}`, 0);
+    const after = createLimiter([zone('api', 1, { burst: 0, nodelay: true, maxKeys: 5_000 })], {
+      initialSlots: 16,
+      carryFrom: before,
+    });
+    for (let i = 1_000; i < 6_000; i++) after.check(['api'], `10.0.${i >> 8}.${i & 255}`, 0);
+    assert.equal(after.size, 5_000);
+    // The most recent keys are there and still limited.
+    assert.equal(after.check(['api'], '10.0.23.111', 0).allowed, false);
+  });
+});

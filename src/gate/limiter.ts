@@ -40,6 +40,13 @@ export interface LimiterOptions {
   readonly initialSlots?: number;
   /** Hash seed (tests). Default: random per limiter. */
   readonly seed?: number;
+  /**
+   * A reload: the limiter this one replaces. A zone of the same name and `maxKeys` takes over its
+   * clients' state (nginx keeps a `limit_req_zone` across a reload the same way), judged from now
+   * on by the zone's new rate, burst and delay; other zones start empty. Nothing carries over when
+   * `ipv6Prefix` changed (the keys would mean other clients).
+   */
+  readonly carryFrom?: GateLimiter;
 }
 
 /** What the limiter keeps, for the memory benchmark and metrics. */
@@ -156,6 +163,15 @@ class ZoneTable {
     this.words = new Uint32Array(0);
     this.f64 = new Float64Array(0);
     this.allocate(this.slots);
+  }
+
+  /** Takes over another table's entries (a reload), sharing its storage. */
+  adopt(old: ZoneTable): void {
+    this.words = old.words;
+    this.f64 = old.f64;
+    this.slots = old.slots;
+    this.count = old.count;
+    this.hand = old.hand;
   }
 
   allocate(slots: number): void {
@@ -365,6 +381,12 @@ function hashString(text: string, basis: number): number {
 }
 
 /** Builds the zones once; `check` does a parse, one hash, and one probe per zone. */
+/** What a later limiter needs to take a reloaded one's place (carryFrom). */
+const internals = new WeakMap<
+  GateLimiter,
+  { readonly seed: number; readonly ipv6Prefix: number; readonly byName: Map<string, ZoneTable> }
+>();
+
 export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOptions = {}): GateLimiter {
   const ipv6Prefix = options.ipv6Prefix ?? 64;
   if (!Number.isInteger(ipv6Prefix) || ipv6Prefix < 1 || ipv6Prefix > 128) {
@@ -372,7 +394,10 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
       hint: 'Use a number between 48 and 128; 64 groups each IPv6 subnet.',
     });
   }
-  const seed = (options.seed ?? Math.floor(Math.random() * 4294967296)) | 0;
+  const previous = options.carryFrom === undefined ? undefined : internals.get(options.carryFrom);
+  const carry = previous !== undefined && previous.ipv6Prefix === ipv6Prefix ? previous : undefined;
+  // Keys hash with the seed: taking over tables means taking over their seed.
+  const seed = carry?.seed ?? (options.seed ?? Math.floor(Math.random() * 4294967296)) | 0;
   const initialSlots = options.initialSlots ?? 1024;
   const byName = new Map<string, ZoneTable>();
   zones.forEach((zone, index) => {
@@ -383,6 +408,11 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
     }
     byName.set(zone.name, new ZoneTable(zone, index, initialSlots));
   });
+  // Only once every zone compiled: a reload that fails leaves the old tables alone.
+  for (const table of byName.values()) {
+    const old = carry?.byName.get(table.name);
+    if (old !== undefined && old.maxKeys === table.maxKeys) table.adopt(old);
+  }
   const ip = createIpScratch();
   const tables: ZoneTable[] = [];
   let visit = 0;
@@ -421,7 +451,7 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
     keyLo = hashString(key, 0x01000193 ^ seed);
   };
 
-  return {
+  const limiter: GateLimiter = {
     get size(): number {
       let total = 0;
       for (const table of byName.values()) total += table.count;
@@ -555,4 +585,6 @@ export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOpti
       );
     },
   };
+  internals.set(limiter, { seed, ipv6Prefix, byName });
+  return limiter;
 }

@@ -33,6 +33,8 @@ export interface GatePolicyDeps {
   readonly cdnRanges?: readonly string[];
   /** False while the decision store cannot be read (with `bans.onStoreError: closed` → 503). */
   readonly storeHealthy?: () => boolean;
+  /** A reload: the policy this one replaces. Its zones' clients carry over (see LimiterOptions.carryFrom). */
+  readonly replaces?: GatePolicyWithLimiter;
 }
 
 /** The policy, plus its limiter for metrics (`limiter.size`, `limiter.stats()`). */
@@ -100,7 +102,10 @@ export function createGatePolicy(config: GateConfig, deps: GatePolicyDeps): Gate
     ...(deps.cdnRanges === undefined ? {} : { cdnRanges: deps.cdnRanges }),
   });
   const deny = compileDenyRules(config.deny);
-  const limiter = createLimiter(config.zones, { ipv6Prefix: config.ipv6Prefix });
+  const limiter = createLimiter(config.zones, {
+    ipv6Prefix: config.ipv6Prefix,
+    ...(deps.replaces === undefined ? {} : { carryFrom: deps.replaces.limiter }),
+  });
   const failClosed = config.bans.onStoreError === 'closed';
 
   const rateHeaders = (decision: LimiterDecision): Record<string, string> => ({

@@ -38,7 +38,7 @@ import type { Clock } from '../core/clock.ts';
 import { MoatError } from '../core/errors.ts';
 import type { ParsedEvent } from '../core/events.ts';
 import type { Logger } from '../daemon/log.ts';
-import { addressRange, createCidrSet, formatRange, widenRange } from '../decisions/cidr-set.ts';
+import { addressRange, type CidrSet, createCidrSet, formatRange, widenRange } from '../decisions/cidr-set.ts';
 import { makeEvent } from '../parsing/event.ts';
 import { type AccessLog, openAccessLog } from './access-log.ts';
 import {
@@ -93,6 +93,14 @@ export interface GateServer {
   readonly metrics: GateMetrics;
   /** Reopens the access log file (after logrotate; SIGHUP). */
   reopenAccessLog(): Promise<void>;
+  /**
+   * Applies a new configuration and policy (SIGHUP) to requests from now on: the policy (deny rules,
+   * zones, limits, trusted proxies, CDN mode), upstreams and routes, the per-request limits, and the
+   * TLS certificate and key, read again from their files. Keys only a restart applies are left as
+   * they were and named in the result (`gate.listen`, …). Rejects, changing nothing, when the new
+   * certificate or key cannot be read or there is no upstream.
+   */
+  reload(config: GateConfig, policy: GatePolicy, cdnRanges?: CdnRanges): Promise<string[]>;
   /**
    * Graceful stop: stops accepting, lets requests in flight finish (at most `drainMs`), closes idle
    * keep-alive connections as they become idle, closes WebSockets (1001), the upstream pool, the
@@ -179,10 +187,21 @@ async function readTls(config: NonNullable<GateConfig['tls']>): Promise<{ cert: 
 }
 
 /** Starts the gate: listeners, upstream pool, access log, metrics. Rejects with a MoatError on bad setup. */
-export async function startGateServer(options: GateServerOptions): Promise<GateServer> {
-  const { config, policy, logger, clock } = options;
-  const limits = config.limits;
-  const onEvent = options.onEvent;
+/** Keys of the gate section a running server cannot change: a reload names them when they differ. */
+function restartOnly(config: GateConfig): Record<string, unknown> {
+  return {
+    'gate.listen': config.listen,
+    'gate.tls': config.tls !== undefined,
+    'gate.metrics': config.metrics,
+    'gate.accessLog': config.accessLog,
+    'gate.websocket': config.websocket,
+    'gate.limits.maxHeaderBytes': config.limits.maxHeaderBytes,
+    'gate.limits.headersTimeout': config.limits.headersTimeout,
+    'gate.limits.requestTimeout': config.limits.requestTimeout,
+  };
+}
+
+function checkUpstream(config: GateConfig): void {
   if (config.upstream === undefined && config.routes.length === 0) {
     throw new MoatError(
       'MOAT_CONFIG_INVALID',
@@ -192,20 +211,35 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
       },
     );
   }
+}
+
+export async function startGateServer(options: GateServerOptions): Promise<GateServer> {
+  const { logger, clock } = options;
+  // What a reload replaces (read by every request through these bindings).
+  let config = options.config;
+  let policy = options.policy;
+  let limits = config.limits;
+  const onEvent = options.onEvent;
+  checkUpstream(config);
   const tls = config.tls === undefined ? undefined : await readTls(config.tls);
   const proto = tls === undefined ? 'http' : 'https';
 
   const pool = createUpstreamPool();
-  const defaultUpstream = config.upstream === undefined ? undefined : pool.get(config.upstream);
-  const routeUpstreams = config.routes.map((route) => pool.get(route.upstream));
-  const upstreamFor = (route: number): Upstream | undefined =>
-    route < 0 ? defaultUpstream : (routeUpstreams[route] ?? defaultUpstream);
-
+  let defaultUpstream: Upstream | undefined;
+  let routeUpstreams: Upstream[] = [];
   // Peers whose X-Forwarded-Proto is believed, and who are not held to the per-IP connection cap.
-  const trustedPeers = createCidrSet([
-    ...config.trustProxies,
-    ...(config.cdnOnly && options.cdnRanges !== undefined ? options.cdnRanges.cidrs.map((c) => c.text) : []),
-  ]);
+  let trustedPeers: CidrSet;
+  const applyRoutes = (next: GateConfig, cdnRanges: CdnRanges | undefined) => {
+    defaultUpstream = next.upstream === undefined ? undefined : pool.get(next.upstream);
+    routeUpstreams = next.routes.map((r) => pool.get(r.upstream));
+    trustedPeers = createCidrSet([
+      ...next.trustProxies,
+      ...(next.cdnOnly && cdnRanges !== undefined ? cdnRanges.cidrs.map((c) => c.text) : []),
+    ]);
+  };
+  applyRoutes(config, options.cdnRanges);
+  const upstreamFor = (index: number): Upstream | undefined =>
+    index < 0 ? defaultUpstream : (routeUpstreams[index] ?? defaultUpstream);
 
   const websocket =
     options.websocket ??
@@ -827,6 +861,37 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
     metrics,
     reopenAccessLog: async () => {
       await accessLog?.reopen();
+    },
+    async reload(next, nextPolicy, cdnRanges) {
+      checkUpstream(next);
+      const before = restartOnly(config);
+      const after = restartOnly(next);
+      const needRestart = Object.keys(after).filter(
+        (key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]),
+      );
+      // Read before anything changes: a certificate that cannot be read leaves the old one serving.
+      const renewed = tls !== undefined && next.tls !== undefined ? await readTls(next.tls) : undefined;
+      config = next;
+      limits = next.limits;
+      policy = nextPolicy;
+      applyRoutes(next, cdnRanges);
+      server.maxHeadersCount = limits.maxHeaders + 1;
+      if (renewed !== undefined) (server as https.Server).setSecureContext(renewed);
+      logger.log('info', 'gate reloaded', {
+        upstream: next.upstream ?? null,
+        routes: next.routes.length,
+        ...(renewed === undefined ? {} : { tls: 'certificate and key read again' }),
+      });
+      if (needRestart.length > 0) {
+        logger.log(
+          'warn',
+          'gate settings that apply only after a restart changed; they keep their old values',
+          {
+            keys: needRestart,
+          },
+        );
+      }
+      return needRestart;
     },
     close() {
       closing ??= (async () => {
