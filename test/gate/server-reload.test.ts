@@ -32,17 +32,20 @@ describe('moat gate on SIGHUP', () => {
     // One request a minute with a burst of 2: a client that used its burst stays limited for the
     // whole test, however slow the machine.
     const zone = '- { name: api, rate: 1r/m, burst: 2, nodelay: true }';
-    writeFileSync(
-      configFile,
-      gateYaml(dir, [
-        'listen: 127.0.0.1:0',
-        `upstream: ${first.origin}`,
-        'zones:',
-        `  ${zone}`,
-        'limit: [api]',
-        "deny: [{ paths: ['*.php'] }]",
-      ]),
-    );
+    const writeConfig = (upstream: string, limit: string, deny: string, ...more: string[]) =>
+      writeFileSync(
+        configFile,
+        gateYaml(dir, [
+          'listen: 127.0.0.1:0',
+          `upstream: ${upstream}`,
+          'zones:',
+          `  ${zone}`,
+          `limit: [${limit}]`,
+          `deny: ${deny}`,
+          ...more,
+        ]),
+      );
+    writeConfig(first.origin, 'api', "[{ paths: ['*.php'] }]");
     const child = spawn(process.execPath, [path.join(root, 'bin/moat.js'), '-c', configFile, 'gate'], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -72,17 +75,11 @@ describe('moat gate on SIGHUP', () => {
       assert.equal(first.seen.length, 4);
 
       // New deny rule and upstream, same zone; a websocket setting only a restart applies.
-      writeFileSync(
-        configFile,
-        gateYaml(dir, [
-          'listen: 127.0.0.1:0',
-          `upstream: ${second.origin}`,
-          'zones:',
-          `  ${zone}`,
-          'limit: [api]',
-          "deny: [{ paths: ['*.php', '/secret/**'] }]",
-          'websocket: { idleTimeout: 2h }',
-        ]),
+      writeConfig(
+        second.origin,
+        'api',
+        "[{ paths: ['*.php', '/secret/**'] }]",
+        'websocket: { idleTimeout: 2h }',
       );
       child.kill('SIGHUP');
       await until(() => logged('configuration reloaded').length === 1, 'the reload', 10_000);
@@ -102,17 +99,7 @@ describe('moat gate on SIGHUP', () => {
       assert.equal(await from('127.0.0.2', '/after'), 429, 'the client that used its burst is still limited');
 
       // A file that fails the gate's own checks (a zone no one defined): nothing changes.
-      writeFileSync(
-        configFile,
-        gateYaml(dir, [
-          'listen: 127.0.0.1:0',
-          `upstream: ${first.origin}`,
-          'zones:',
-          `  ${zone}`,
-          'limit: [nope]',
-          'deny: []',
-        ]),
-      );
+      writeConfig(first.origin, 'nope', '[]');
       child.kill('SIGHUP');
       await until(
         () => stdout.includes('"reload failed; the previous configuration stays in force"'),
