@@ -1,7 +1,7 @@
 /** Field types shared by every section of the configuration schema. */
 import { z } from 'zod';
 import { parseDurationMs } from '../core/duration.ts';
-import { parseCidr } from '../core/ip.ts';
+import { leadingZeroProblem, parseCidr } from '../core/ip.ts';
 
 export const port = z.number().int().min(1).max(65_535);
 
@@ -13,6 +13,10 @@ export const duration = z
   ])
   .transform((value) => parseDurationMs(value));
 
-export const cidr = z
-  .string()
-  .refine((value) => parseCidr(value) !== undefined, 'an IP address or CIDR like 203.0.113.0/24');
+export const cidr = z.string().superRefine((value, ctx) => {
+  if (parseCidr(value) !== undefined) return;
+  ctx.addIssue({
+    code: 'custom',
+    message: leadingZeroProblem(value) ?? 'an IP address or CIDR like 203.0.113.0/24',
+  });
+});

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import ipaddr from 'ipaddr.js';
-import { cidrContains, parseAddress, parseCidr, parseIpv4 } from './ip.ts';
+import { cidrContains, leadingZeroProblem, parseAddress, parseCidr, parseIpv4 } from './ip.ts';
 
 describe('parseAddress', () => {
   it('reads canonical dotted quads, IPv6, brackets and zones, and unwraps IPv4-mapped IPv6', () => {
@@ -35,6 +35,18 @@ describe('parseAddress', () => {
       assert.equal(parseCidr(text), undefined, text);
     }
     assert.equal(parseCidr('010.0.0.0/8'), undefined);
+  });
+
+  it('says why a leading zero is refused, and what to write instead', () => {
+    assert.match(
+      leadingZeroProblem('010.0.0.1') ?? '',
+      /010\.0\.0\.1 has a leading zero.*write 10\.0\.0\.1 /,
+    );
+    assert.match(leadingZeroProblem('10.0.0.00/24') ?? '', /write 10\.0\.0\.0 /);
+    assert.match(leadingZeroProblem('[::ffff:001.2.3.4]') ?? '', /write 1\.2\.3\.4 /);
+    for (const text of ['10.0.0.1', '10.0.0.0/8', '2001:0db8::0001', 'fe80::1', 'office', '10.0.0']) {
+      assert.equal(leadingZeroProblem(text), undefined, text);
+    }
   });
 
   it('refuses shorthand and malformed forms', () => {

@@ -80,6 +80,16 @@ export function parseAddress(text: string): Address | undefined {
   return parsed.isIPv4MappedAddress() ? parsed.toIPv4Address() : parsed;
 }
 
+/**
+ * For an error message: why `text` was refused, when it is a dotted quad written with a leading zero
+ * (`010.0.0.1`, `10.0.0.01/32`); undefined for anything else.
+ */
+export function leadingZeroProblem(text: string): string | undefined {
+  const quad = /(?:^|:)(\d{1,3}(?:\.\d{1,3}){3})(?:\/\d+)?$/.exec(text.trim().replace(/^\[|\]$/g, ''))?.[1];
+  if (quad === undefined || !/(?:^|\.)0\d/.test(quad)) return undefined;
+  return `${quad} has a leading zero, which some tools read as octal (010 = 8) and others as decimal: write ${quad.replace(/(^|\.)0+(?=\d)/g, '$1')} if that is what you mean`;
+}
+
 /** Parses `a.b.c.d/n`, `v6/n`, or a bare address (a /32 or /128). Undefined if invalid. */
 export function parseCidr(text: string): Cidr | undefined {
   const value = parseIpv4(text);

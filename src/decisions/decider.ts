@@ -17,7 +17,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { MoatError } from '../core/errors.ts';
-import { isLoopback, parseCidr } from '../core/ip.ts';
+import { isLoopback, leadingZeroProblem, parseCidr } from '../core/ip.ts';
 import type { Decision, Overflow } from '../core/events.ts';
 import {
   addressRange,
@@ -364,7 +364,9 @@ export function createDecider(partialPolicy: Partial<DecisionPolicy>, deps: Deci
     const range = parseRange(request.target);
     if (range === undefined) {
       throw new MoatError('MOAT_USAGE', `"${request.target}" is not an address or CIDR`, {
-        hint: 'Give an address like 203.0.113.7 or 2001:db8::7, or a range like 203.0.113.0/24.',
+        hint:
+          leadingZeroProblem(request.target) ??
+          'Give an address like 203.0.113.7 or 2001:db8::7, or a range like 203.0.113.0/24.',
       });
     }
     const target = formatRange(range);
