@@ -27,31 +27,38 @@ export interface Negatable<T> {
   readonly negated: boolean;
 }
 
-export interface FirewallRule {
-  readonly verdict: RuleVerdict;
+/**
+ * What a rule tests and what it does, with ports of type P: a FirewallRule's (port ranges), and the
+ * mutable form the iptables and nft readers build (nft keeps port text until its sets are known).
+ */
+export interface RuleMatch<P> {
+  verdict: RuleVerdict;
   /** Chain jumped to (`jump`/`goto`). */
-  readonly target?: string;
+  target?: string;
   /** The rule applies to this IP version only (`-4`, `ip saddr …` in an inet table). */
-  readonly family?: 4 | 6;
+  family?: 4 | 6;
   /** Lower-case protocol names: tcp, udp, icmp… */
-  readonly protocols?: Negatable<string>;
-  readonly dports?: Negatable<PortRange>;
+  protocols?: Negatable<string>;
+  dports?: Negatable<P>;
   /** conntrack's original destination port (`--ctorigdstport`, `ct original proto-dst`). */
-  readonly origDports?: Negatable<PortRange>;
+  origDports?: Negatable<P>;
   /** A source-port condition: never true for a client's random port, except by chance. */
-  readonly sports?: Negatable<PortRange>;
+  sports?: Negatable<P>;
   /** CIDR texts, or `set NAME` / `range A-B` labels whose members are unknown. */
-  readonly sources?: Negatable<string>;
-  readonly destinations?: Negatable<string>;
+  sources?: Negatable<string>;
+  destinations?: Negatable<string>;
   /** Interface names; a trailing `+` or `*` is a wildcard. */
-  readonly inInterfaces?: Negatable<string>;
-  readonly outInterfaces?: Negatable<string>;
+  inInterfaces?: Negatable<string>;
+  outInterfaces?: Negatable<string>;
   /** conntrack states, lower case: new, established, related, invalid, untracked. */
-  readonly states?: Negatable<string>;
+  states?: Negatable<string>;
   /** addrtype / fib destination type, lower case: local, unicast, multicast, broadcast… */
-  readonly dstTypes?: Negatable<string>;
+  dstTypes?: Negatable<string>;
   /** A condition ordinary new connections do not meet (`recent --update`, `limit over`, rp-filter). */
-  readonly rare?: string;
+  rare?: string;
+}
+
+export interface FirewallRule extends Readonly<RuleMatch<PortRange>> {
   /** Conditions this model does not evaluate, quoted. */
   readonly unmodelled?: readonly string[];
   /** The rule as written, for evidence. */

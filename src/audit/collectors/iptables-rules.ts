@@ -5,7 +5,14 @@
  * Only the `filter` table becomes chains; the `nat` table is scanned for Docker's DNAT rules
  * (published ports). Options this model does not evaluate are kept, quoted, in `unmodelled`.
  */
-import type { FirewallChain, FirewallRule, Negatable, PortRange, RuleVerdict } from '../firewall.ts';
+import type {
+  FirewallChain,
+  FirewallRule,
+  Negatable,
+  PortRange,
+  RuleMatch,
+  RuleVerdict,
+} from '../firewall.ts';
 import { portRange } from '../firewall.ts';
 
 export interface IptablesChain {
@@ -106,21 +113,7 @@ export function shellWords(line: string): string[] {
   return words;
 }
 
-interface Builder {
-  verdict: RuleVerdict;
-  target?: string;
-  family?: 4 | 6;
-  protocols?: Negatable<string>;
-  dports?: Negatable<PortRange>;
-  origDports?: Negatable<PortRange>;
-  sports?: Negatable<PortRange>;
-  sources?: Negatable<string>;
-  destinations?: Negatable<string>;
-  inInterfaces?: Negatable<string>;
-  outInterfaces?: Negatable<string>;
-  states?: Negatable<string>;
-  dstTypes?: Negatable<string>;
-  rare?: string;
+interface Builder extends RuleMatch<PortRange> {
   unmodelled: string[];
   toDestination?: string;
 }

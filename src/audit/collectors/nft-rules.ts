@@ -16,7 +16,7 @@ import type {
   Hook,
   Negatable,
   PortRange,
-  RuleVerdict,
+  RuleMatch,
 } from '../firewall.ts';
 import { portRange } from '../firewall.ts';
 
@@ -174,21 +174,7 @@ interface TableBuild {
   readonly sets: Map<string, string[]>;
 }
 
-interface RuleBuild {
-  verdict: RuleVerdict;
-  target?: string;
-  family?: 4 | 6;
-  protocols?: Negatable<string>;
-  dports?: Negatable<string>;
-  origDports?: Negatable<string>;
-  sports?: Negatable<string>;
-  sources?: Negatable<string>;
-  destinations?: Negatable<string>;
-  inInterfaces?: Negatable<string>;
-  outInterfaces?: Negatable<string>;
-  states?: Negatable<string>;
-  dstTypes?: Negatable<string>;
-  rare?: string;
+interface RuleBuild extends RuleMatch<string> {
   unmodelled: string[];
   text: string;
   file?: string;
