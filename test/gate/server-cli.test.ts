@@ -4,7 +4,6 @@
  * stops cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,9 +12,9 @@ import { describe, it } from 'node:test';
 import { composeGateConfig, type GateFlags } from '../../src/cli/gate.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { isMoatError } from '../../src/core/errors.ts';
-import { request, startRecordingUpstream, statusOf, until } from '../helpers/gate-http.ts';
+import { request, startRecordingUpstream, statusOf } from '../helpers/gate-http.ts';
+import { spawnMoat, startMoatGate } from '../helpers/moat-process.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
 const base = parseConfig({});
 
 function composeError(flags: GateFlags, config = base): string {
@@ -113,101 +112,70 @@ describe('moat gate flags', () => {
 });
 
 describe('moat gate (the command, as a process)', () => {
-  it('proxies with --rate/--burst/--nodelay and --deny, logs JSON, and stops on SIGTERM', async () => {
+  it('proxies with --rate/--burst/--nodelay and --deny, logs JSON, and stops on SIGTERM', async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'moat-gate-cli-'));
     const configFile = path.join(dir, 'moat.yaml');
     writeFileSync(configFile, `stateDir: ${dir}\n`);
     const upstream = await startRecordingUpstream();
-    const child = spawn(
-      process.execPath,
-      [
-        path.join(root, 'bin/moat.js'),
-        '-c',
-        configFile,
-        'gate',
-        '--listen',
-        '127.0.0.1:0',
-        '--upstream',
-        upstream.origin,
-        // One slot per 2 s: "back to back" holds on a loaded machine too (the 10r/s arithmetic is
-        // tested with the limiter's clock stopped in server-policy.test.ts).
-        '--rate',
-        '30r/m',
-        '--burst',
-        '5',
-        '--nodelay',
-        '--deny',
-        '*.php',
-      ],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    try {
-      await until(
-        () => stdout.includes('"gate listening"') || child.exitCode !== null,
-        'the gate to listen',
-        15_000,
-      );
-      assert.equal(child.exitCode, null, `moat gate exited: ${stderr}`);
-      const listening = stdout
-        .split('\n')
-        .filter((line) => line.includes('"gate listening"'))
-        .map((line) => JSON.parse(line) as { port: number })[0]!;
-      // A first request from another address warms the process up.
-      assert.equal((await request(listening.port, { path: '/warm', localAddress: '127.0.0.3' })).status, 200);
-      // Seven connections opened first, then seven requests written at once: back to back even on
-      // a slow machine (sent one after another they could be spread over more than 100 ms, a slot).
-      const sockets = await Promise.all(
-        Array.from(
-          { length: 7 },
-          () =>
-            new Promise<net.Socket>((resolve, reject) => {
-              const socket = net.connect(listening.port, '127.0.0.1', () => resolve(socket));
-              socket.on('error', reject);
-            }),
-        ),
-      );
-      const answers = sockets.map(
-        (socket) =>
-          new Promise<number>((resolve) => {
-            let text = '';
-            socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-            socket.on('close', () => resolve(statusOf(text)));
+    t.after(() => upstream.close());
+    const gate = await startMoatGate([
+      '-c',
+      configFile,
+      'gate',
+      '--listen',
+      '127.0.0.1:0',
+      '--upstream',
+      upstream.origin,
+      // One slot per 2 s: "back to back" holds on a loaded machine too (the 10r/s arithmetic is
+      // tested with the limiter's clock stopped in server-policy.test.ts).
+      '--rate',
+      '30r/m',
+      '--burst',
+      '5',
+      '--nodelay',
+      '--deny',
+      '*.php',
+    ]);
+    t.after(() => gate.stop());
+    // A first request from another address warms the process up.
+    assert.equal((await request(gate.port, { path: '/warm', localAddress: '127.0.0.3' })).status, 200);
+    // Seven connections opened first, then seven requests written at once: back to back even on
+    // a slow machine (sent one after another they could be spread over more than 100 ms, a slot).
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 7 },
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const socket = net.connect(gate.port, '127.0.0.1', () => resolve(socket));
+            socket.on('error', reject);
           }),
-      );
-      sockets.forEach((socket, i) =>
-        socket.write(`GET /r${i} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`),
-      );
-      const statuses = (await Promise.all(answers)).sort();
-      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 429]);
-      // A denied path from another client, which still has its whole burst.
-      const denied = await request(listening.port, { path: '/x.php', localAddress: '127.0.0.2' });
-      assert.equal(denied.status, 404);
-      assert.ok(!upstream.seen.some((r) => r.url === '/x.php'));
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0, stderr);
-      assert.match(stdout, /"msg":"gate stopped"/);
-    } finally {
-      child.kill('SIGKILL');
-      await upstream.close();
-    }
+      ),
+    );
+    const answers = sockets.map(
+      (socket) =>
+        new Promise<number>((resolve) => {
+          let text = '';
+          socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+          socket.on('close', () => resolve(statusOf(text)));
+        }),
+    );
+    sockets.forEach((socket, i) =>
+      socket.write(`GET /r${i} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`),
+    );
+    const statuses = (await Promise.all(answers)).sort();
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 429]);
+    // A denied path from another client, which still has its whole burst.
+    const denied = await request(gate.port, { path: '/x.php', localAddress: '127.0.0.2' });
+    assert.equal(denied.status, 404);
+    assert.ok(!upstream.seen.some((r) => r.url === '/x.php'));
+    assert.equal(await gate.stop(), 0, gate.stderr());
+    assert.equal(gate.logs('gate stopped').length, 1);
   });
 
   it('exits 2 naming the flag when a flag is invalid', async () => {
-    const child = spawn(
-      process.execPath,
-      [path.join(root, 'bin/moat.js'), 'gate', '--upstream', 'http://127.0.0.1:1', '--rate', 'fast'],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    assert.equal(code, 2);
-    assert.match(stderr, /^error: --rate: /m);
-    assert.match(stderr, /MOAT_USAGE/);
+    const gate = spawnMoat(['gate', '--upstream', 'http://127.0.0.1:1', '--rate', 'fast']);
+    assert.equal(await gate.exited, 2);
+    assert.match(gate.stderr(), /^error: --rate: /m);
+    assert.match(gate.stderr(), /MOAT_USAGE/);
   });
 });

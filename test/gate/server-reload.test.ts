@@ -5,7 +5,6 @@
  * new connections after a reload.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,22 +12,23 @@ import tls from 'node:tls';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/load.ts';
 import { createGatePolicy } from '../../src/gate/policy.ts';
-import { request, startRecordingUpstream, until } from '../helpers/gate-http.ts';
+import { request, startRecordingUpstream } from '../helpers/gate-http.ts';
+import { startMoatGate } from '../helpers/moat-process.ts';
 import { noBans, startTestGate } from '../helpers/gate-server.ts';
 import { selfSignedCertificate } from '../helpers/tls.ts';
-
-const root = path.resolve(import.meta.dirname, '../..');
 
 function gateYaml(dir: string, lines: string[]): string {
   return [`stateDir: ${dir}`, 'gate:', ...lines.map((line) => `  ${line}`), ''].join('\n');
 }
 
 describe('moat gate on SIGHUP', () => {
-  it('applies new deny rules and upstreams, keeps rate-limit state, and keeps the old config when the new one is bad', async () => {
+  it('applies new deny rules and upstreams, keeps rate-limit state, and keeps the old config when the new one is bad', async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'moat-gate-reload-'));
     const configFile = path.join(dir, 'moat.yaml');
     const first = await startRecordingUpstream();
+    t.after(() => first.close());
     const second = await startRecordingUpstream();
+    t.after(() => second.close());
     // One request a minute with a burst of 2: a client that used its burst stays limited for the
     // whole test, however slow the machine.
     const zone = '- { name: api, rate: 1r/m, burst: 2, nodelay: true }';
@@ -46,82 +46,59 @@ describe('moat gate on SIGHUP', () => {
         ]),
       );
     writeConfig(first.origin, 'api', "[{ paths: ['*.php'] }]");
-    const child = spawn(process.execPath, [path.join(root, 'bin/moat.js'), '-c', configFile, 'gate'], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const logged = (msg: string) =>
-      stdout
-        .split('\n')
-        .filter((line) => line.includes(`"msg":"${msg}"`))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
-    try {
-      await until(() => logged('gate listening').length > 0 || child.exitCode !== null, 'the gate', 15_000);
-      assert.equal(child.exitCode, null, `moat gate exited: ${stderr}`);
-      const port = logged('gate listening')[0]!.port as number;
-      const from = (localAddress: string, requestPath = '/') =>
-        request(port, { path: requestPath, localAddress }).then((r) => r.status);
+    const gate = await startMoatGate(['-c', configFile, 'gate']);
+    t.after(() => gate.stop());
+    const port = gate.port;
+    const from = (localAddress: string, requestPath = '/') =>
+      request(port, { path: requestPath, localAddress }).then((r) => r.status);
 
-      // Client .2 uses its burst (3 back to back), the 4th is refused.
-      const burst: number[] = [];
-      for (let i = 0; i < 4; i++) burst.push(await from('127.0.0.2', `/b${i}`));
-      assert.deepEqual(burst, [200, 200, 200, 429]);
-      assert.equal(await from('127.0.0.3', '/secret/a'), 200);
-      assert.equal(first.seen.length, 4);
+    // Client .2 uses its burst (3 back to back), the 4th is refused.
+    const burst: number[] = [];
+    for (let i = 0; i < 4; i++) burst.push(await from('127.0.0.2', `/b${i}`));
+    assert.deepEqual(burst, [200, 200, 200, 429]);
+    assert.equal(await from('127.0.0.3', '/secret/a'), 200);
+    assert.equal(first.seen.length, 4);
 
-      // New deny rule and upstream, same zone; a websocket setting only a restart applies.
-      writeConfig(
-        second.origin,
-        'api',
-        "[{ paths: ['*.php', '/secret/**'] }]",
-        'websocket: { idleTimeout: 2h }',
-      );
-      child.kill('SIGHUP');
-      await until(() => logged('configuration reloaded').length === 1, 'the reload', 10_000);
-      assert.equal(logged('gate reloaded').length, 1);
-      assert.deepEqual(
-        logged('gate settings that apply only after a restart changed; they keep their old values')[0]?.keys,
-        ['gate.websocket'],
-      );
-      assert.equal(await from('127.0.0.3', '/secret/b'), 404, 'the new deny rule applies');
-      assert.equal(await from('127.0.0.3', '/fine'), 200);
-      assert.deepEqual(
-        second.seen.map((r) => r.url),
-        ['/fine'],
-        'the new upstream gets the traffic',
-      );
-      assert.equal(first.seen.length, 4, 'the old upstream gets nothing more');
-      assert.equal(await from('127.0.0.2', '/after'), 429, 'the client that used its burst is still limited');
+    // New deny rule and upstream, same zone; a websocket setting only a restart applies.
+    writeConfig(
+      second.origin,
+      'api',
+      "[{ paths: ['*.php', '/secret/**'] }]",
+      'websocket: { idleTimeout: 2h }',
+    );
+    gate.child.kill('SIGHUP');
+    await gate.waitFor('configuration reloaded', 10_000);
+    assert.equal(gate.logs('gate reloaded').length, 1);
+    assert.deepEqual(
+      gate.logs('gate settings that apply only after a restart changed; they keep their old values')[0]?.[
+        'keys'
+      ],
+      ['gate.websocket'],
+    );
+    assert.equal(await from('127.0.0.3', '/secret/b'), 404, 'the new deny rule applies');
+    assert.equal(await from('127.0.0.3', '/fine'), 200);
+    assert.deepEqual(
+      second.seen.map((r) => r.url),
+      ['/fine'],
+      'the new upstream gets the traffic',
+    );
+    assert.equal(first.seen.length, 4, 'the old upstream gets nothing more');
+    assert.equal(await from('127.0.0.2', '/after'), 429, 'the client that used its burst is still limited');
 
-      // A file that fails the gate's own checks (a zone no one defined): nothing changes.
-      writeConfig(first.origin, 'nope', '[]');
-      child.kill('SIGHUP');
-      await until(
-        () => stdout.includes('"reload failed; the previous configuration stays in force"'),
-        'the failed reload',
-        10_000,
-      );
-      assert.equal(logged('configuration reloaded').length, 1);
-      assert.equal(await from('127.0.0.3', '/secret/c'), 404, 'the deny rules in force stay');
-      assert.equal(await from('127.0.0.4', '/fine2'), 200);
-      assert.deepEqual(
-        second.seen.map((r) => r.url),
-        ['/fine', '/fine2'],
-      );
-      assert.equal(await from('127.0.0.2', '/again'), 429);
+    // A file that fails the gate's own checks (a zone no one defined): nothing changes.
+    writeConfig(first.origin, 'nope', '[]');
+    gate.child.kill('SIGHUP');
+    await gate.waitFor('reload failed; the previous configuration stays in force', 10_000);
+    assert.equal(gate.logs('configuration reloaded').length, 1);
+    assert.equal(await from('127.0.0.3', '/secret/c'), 404, 'the deny rules in force stay');
+    assert.equal(await from('127.0.0.4', '/fine2'), 200);
+    assert.deepEqual(
+      second.seen.map((r) => r.url),
+      ['/fine', '/fine2'],
+    );
+    assert.equal(await from('127.0.0.2', '/again'), 429);
 
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0, stderr);
-    } finally {
-      child.kill('SIGKILL');
-      await first.close();
-      await second.close();
-    }
+    assert.equal(await gate.stop(), 0, gate.stderr());
   });
 });
 

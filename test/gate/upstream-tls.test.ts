@@ -6,7 +6,6 @@
  * certificate is not trusted or does not name the upstream's host.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,9 +18,9 @@ import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { until } from '../helpers/gate-http.ts';
+import { startMoatGate } from '../helpers/moat-process.ts';
 import { type CertificateFiles, selfSignedCertificate } from '../helpers/tls.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 // ----------------------------------------------------------------------------------------------
@@ -126,12 +125,7 @@ async function startHttpsUpstream(certificate: CertificateFiles): Promise<HttpsU
 // ----------------------------------------------------------------------------------------------
 // The gate, as a process
 
-interface GateProcess {
-  readonly port: number;
-  /** Its JSON log lines so far. */
-  logs(): Record<string, unknown>[];
-  stop(): Promise<void>;
-}
+type GateProcess = Awaited<ReturnType<typeof startMoatGate>>;
 
 interface Route {
   readonly path: string;
@@ -142,7 +136,7 @@ interface Route {
  * `moat gate --upstream <upstream>` on a free loopback port, with `routes` in its config file; `ca`:
  * the NODE_EXTRA_CA_CERTS file.
  */
-async function startGate(
+function startGate(
   upstream: string,
   ca: string | undefined,
   routes: readonly Route[] = [],
@@ -157,51 +151,9 @@ async function startGate(
   delete env['NODE_TLS_REJECT_UNAUTHORIZED'];
   delete env['NODE_OPTIONS'];
   if (ca !== undefined) env['NODE_EXTRA_CA_CERTS'] = ca;
-  const child: ChildProcessWithoutNullStreams = spawn(
-    process.execPath,
-    [
-      path.join(root, 'bin/moat.js'),
-      '-c',
-      configFile,
-      'gate',
-      '--listen',
-      '127.0.0.1:0',
-      '--upstream',
-      upstream,
-    ],
-    { cwd: root, env, stdio: 'pipe' },
-  );
-  child.stdin.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const logs = () =>
-    stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  };
-  try {
-    await until(
-      () => stdout.includes('"gate listening"') || child.exitCode !== null,
-      'the gate to listen',
-      15_000,
-    );
-    assert.equal(child.exitCode, null, `moat gate exited: ${stderr}`);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  const listening = logs().find((line) => line['msg'] === 'gate listening');
-  return { port: Number(listening?.['port']), logs, stop };
+  return startMoatGate(['-c', configFile, 'gate', '--listen', '127.0.0.1:0', '--upstream', upstream], {
+    env,
+  });
 }
 
 // ----------------------------------------------------------------------------------------------
