@@ -3,7 +3,8 @@
  * IPv4/IPv6 ranges (interval sets), all with per-element timeouts — and drop rules on both the
  * input and the forward hooks at priority -200, ahead of ufw and Docker (priority 0): traffic to
  * Docker-published ports is forwarded, not input, so the forward hook is what covers it.
- * Lookups are O(1) set lookups, never one rule per address. Every change is one `nft -f -` batch.
+ * Lookups are O(1) set lookups, never one rule per address. Every change is one `nft -f` batch, given
+ * through a pipe, or a private file when large.
  */
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -120,20 +121,25 @@ export function createNftablesFirewall(options: NftablesOptions = {}): Firewall 
     ];
   };
 
-  /** Finds out addRefreshesTimeout on a scratch set of moat's table that no rule refers to. */
+  /**
+   * Finds out addRefreshesTimeout on a scratch set of moat's table that no rule refers to. Any
+   * failure (an nft without JSON output, say) answers false: the way every kernel supports.
+   */
   const probeTimeoutRefresh = async (): Promise<boolean> => {
     const probe = `inet ${table} timeout_probe`;
-    await batch([
-      `add set ${probe} { type ipv4_addr; flags timeout; }`,
-      `flush set ${probe}`,
-      `add element ${probe} { 192.0.2.1 timeout 5s }`,
-      `add element ${probe} { 192.0.2.1 timeout 3600s }`,
-    ]);
     try {
+      await batch([
+        `add set ${probe} { type ipv4_addr; flags timeout; }`,
+        `flush set ${probe}`,
+        `add element ${probe} { 192.0.2.1 timeout 5s }`,
+        `add element ${probe} { 192.0.2.1 timeout 3600s }`,
+      ]);
       const held = parseNftJsonSets(await exec(['-j', 'list', 'set', ...probe.split(' ')]));
       return (held[0]?.expiresInMs ?? 0) > 5_000;
+    } catch {
+      return false;
     } finally {
-      await batch([`delete set ${probe}`]);
+      await batch([`delete set ${probe}`]).catch(() => {});
     }
   };
 
@@ -180,7 +186,7 @@ export function createNftablesFirewall(options: NftablesOptions = {}): Firewall 
       }
       const lines: string[] = [];
       for (const [set, elements] of bySet) {
-        if (addRefreshesTimeout && !elements.some((e) => !e.includes(' timeout '))) {
+        if (addRefreshesTimeout && elements.every((e) => e.includes(' timeout '))) {
           for (const chunk of chunks(elements, 5000))
             lines.push(`add element inet ${table} ${set} { ${chunk.join(', ')} }`);
           continue;

@@ -4,8 +4,9 @@
  * the path Docker-published ports take, which ufw's INPUT rules never see.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createNftablesFirewall } from '../../src/enforcement/nftables.ts';
 import { createNetns, httpGetFrom, ip, link, serveHttpIn } from '../helpers/netns.ts';
@@ -73,6 +74,37 @@ describe('nftables bans in network namespaces', () => {
       assert.equal(httpGetFrom(client1.name, 'http://10.231.1.1:8080/'), 'ok');
     });
   }
+
+  it('starts, and refreshes timeouts the way every kernel supports, when the probe cannot read nft JSON', async () => {
+    // An nft that refuses `-j` (as one built without JSON support does).
+    const dir = mkdtempSync(path.join(tmpdir(), 'moat-nft-nojson-'));
+    const wrapper = path.join(dir, 'nft');
+    writeFileSync(
+      wrapper,
+      '#!/bin/sh\n[ "$1" = "-j" ] && { echo "JSON support not compiled-in" >&2; exit 1; }\nexec nft "$@"\n',
+      {
+        mode: 0o755,
+      },
+    );
+    const plain = createNftablesFirewall({ netns: host.name, table: 'moat_nojson', nftPath: wrapper });
+    await plain.init();
+    await plain.block('192.0.2.50', 10_000);
+    await plain.block('192.0.2.50', 3_600_000);
+    await plain.blockMany([{ target: '192.0.2.51', ttlMs: 7_200_000 }]);
+    await plain.blockMany([{ target: '192.0.2.51', ttlMs: 60_000 }]);
+    const listed = JSON.parse(
+      ip('netns', 'exec', host.name, 'nft', '-j', 'list', 'table', 'inet', 'moat_nojson'),
+    ) as { nftables: { set?: { name: string; elem?: { elem: { val: string; expires: number } }[] } }[] };
+    const expires = new Map(
+      listed.nftables.flatMap((item) =>
+        (item.set?.elem ?? []).map((e) => [e.elem.val, e.elem.expires] as const),
+      ),
+    );
+    assert.ok((expires.get('192.0.2.50') ?? 0) > 3_000, `192.0.2.50: ${expires.get('192.0.2.50')} s`);
+    assert.ok((expires.get('192.0.2.51') ?? Infinity) <= 60, `192.0.2.51: ${expires.get('192.0.2.51')} s`);
+    assert.ok(!listed.nftables.some((item) => item.set?.name === 'timeout_probe'), 'the probe set is gone');
+    await plain.teardown();
+  });
 
   it('bulk-loads through the pipe when no private file can be made (unwritable temporary folder)', async () => {
     const bulk = createNftablesFirewall({ netns: host.name, table: 'moat_bulk_pipe' });
