@@ -380,13 +380,13 @@ function hashString(text: string, basis: number): number {
   return finalMix(h);
 }
 
-/** Builds the zones once; `check` does a parse, one hash, and one probe per zone. */
 /** What a later limiter needs to take a reloaded one's place (carryFrom). */
 const internals = new WeakMap<
   GateLimiter,
   { readonly seed: number; readonly ipv6Prefix: number; readonly byName: Map<string, ZoneTable> }
 >();
 
+/** Builds the zones once; `check` does a parse, one hash, and one probe per zone. */
 export function createLimiter(zones: readonly ZoneConfig[], options: LimiterOptions = {}): GateLimiter {
   const ipv6Prefix = options.ipv6Prefix ?? 64;
   if (!Number.isInteger(ipv6Prefix) || ipv6Prefix < 1 || ipv6Prefix > 128) {

@@ -186,7 +186,6 @@ async function readTls(config: NonNullable<GateConfig['tls']>): Promise<{ cert: 
   return { cert: await read(config.cert, 'cert'), key: await read(config.key, 'key') };
 }
 
-/** Starts the gate: listeners, upstream pool, access log, metrics. Rejects with a MoatError on bad setup. */
 /** Keys of the gate section a running server cannot change: a reload names them when they differ. */
 function restartOnly(config: GateConfig): Record<string, unknown> {
   return {
@@ -213,6 +212,7 @@ function checkUpstream(config: GateConfig): void {
   }
 }
 
+/** Starts the gate: listeners, upstream pool, access log, metrics. Rejects with a MoatError on bad setup. */
 export async function startGateServer(options: GateServerOptions): Promise<GateServer> {
   const { logger, clock } = options;
   // What a reload replaces (read by every request through these bindings).
