@@ -4,7 +4,7 @@
  * the path Docker-published ports take, which ufw's INPUT rules never see.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -75,9 +75,10 @@ describe('nftables bans in network namespaces', () => {
     });
   }
 
-  it('starts, and refreshes timeouts the way every kernel supports, when the probe cannot read nft JSON', async () => {
+  it('starts, and refreshes timeouts the way every kernel supports, when the probe cannot read nft JSON', async (t) => {
     // An nft that refuses `-j` (as one built without JSON support does).
-    const dir = mkdtempSync(path.join(tmpdir(), 'moat-nft-nojson-'));
+    const dir = mkdtempSync(path.join(tmpdir(), 'moat-test-nojson-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const wrapper = path.join(dir, 'nft');
     writeFileSync(
       wrapper,
