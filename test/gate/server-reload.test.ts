@@ -5,7 +5,7 @@
  * new connections after a reload.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -24,6 +24,7 @@ function gateYaml(dir: string, lines: string[]): string {
 describe('moat gate on SIGHUP', () => {
   it('applies new deny rules and upstreams, keeps rate-limit state, and keeps the old config when the new one is bad', async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'moat-gate-reload-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const configFile = path.join(dir, 'moat.yaml');
     const first = await startRecordingUpstream();
     t.after(() => first.close());
@@ -114,8 +115,9 @@ describe('gate reload and TLS', () => {
       socket.on('error', reject);
     });
 
-  it('serves a renewed certificate to new connections, and keeps the old one when the new cannot be read', async () => {
+  it('serves a renewed certificate to new connections, and keeps the old one when the new cannot be read', async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'moat-gate-reload-tls-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const live = selfSignedCertificate(dir, 1, 'before-renewal');
     const upstream = await startRecordingUpstream();
     const section = { upstream: upstream.origin, tls: { cert: live.cert, key: live.key } };
@@ -124,6 +126,7 @@ describe('gate reload and TLS', () => {
       assert.equal(await servedName(gate.port), 'before-renewal');
       // certbot-style renewal: new files moved over the old paths.
       const renewedDir = mkdtempSync(path.join(tmpdir(), 'moat-gate-renewed-'));
+      t.after(() => rmSync(renewedDir, { recursive: true, force: true }));
       const renewed = selfSignedCertificate(renewedDir, 90, 'after-renewal');
       renameSync(renewed.cert, live.cert);
       renameSync(renewed.key, live.key);
