@@ -1,6 +1,7 @@
 /** `moat replay FILE…`: run the watch pipeline over log files and print the decisions it would take. */
 import { Option, type Command } from 'commander';
 import type { SourceConfig } from '../config/schema.ts';
+import { formatDuration } from '../core/duration.ts';
 import { loadConfig } from '../config/load.ts';
 import { replayFiles, type ReplayResult } from '../daemon/replay.ts';
 import type { CliContext } from './context.ts';
@@ -88,7 +89,7 @@ function replayText(result: ReplayResult): string {
   const lines: string[] = [];
   for (const d of result.decisions) {
     lines.push(
-      `${new Date(d.at).toISOString()}  ban ${d.target.padEnd(22)} ${formatMs(d.durationMs).padStart(4)}  ${d.scenario}: ${d.reason}`,
+      `${new Date(d.at).toISOString()}  ban ${d.target.padEnd(22)} ${formatDuration(d.durationMs).padStart(4)}  ${d.scenario}: ${d.reason}`,
     );
   }
   const rate = result.elapsedMs > 0 ? Math.round((stats.lines / result.elapsedMs) * 1000) : stats.lines;
@@ -102,11 +103,4 @@ function replayText(result: ReplayResult): string {
   const refused = Object.entries(stats.refusals);
   if (refused.length > 0) lines.push(`refused: ${refused.map(([code, n]) => `${n} ${code}`).join(', ')}`);
   return `${lines.join('\n')}\n`;
-}
-
-function formatMs(ms: number): string {
-  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  return `${Math.round(ms / 1000)}s`;
 }

@@ -14,3 +14,27 @@ export function parseDurationMs(text: string | number, what = 'duration'): numbe
     hint: 'Use a number with a unit: 500ms, 30s, 5m, 2h, 7d.',
   });
 }
+
+/** `300000` → `5m`, `90000` → `1m30s`, `21600000` → `6h`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const units: [string, number][] = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
+  let rest = Math.round(ms / 1000) * 1000;
+  let out = '';
+  let used = 0;
+  for (const [unit, size] of units) {
+    if (rest >= size && used < 2) {
+      out += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+      used++;
+    } else if (used > 0) {
+      break;
+    }
+  }
+  return out;
+}

@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import type { MoatConfig, SourceConfig } from '../config/schema.ts';
+import { formatDuration } from '../core/duration.ts';
 import type { Clock } from '../core/clock.ts';
 import type { AlertSink } from '../alerts/types.ts';
 import type { Decision } from '../core/events.ts';
@@ -66,18 +67,6 @@ export interface WatchDaemon {
 type DaemonAlerts = AlertSink & { flush?(): Promise<void>; stop?(): Promise<void> };
 
 const noAlerts: DaemonAlerts = { send() {} };
-
-function formatMs(ms: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return ms >= 60_000 ? `${Math.round(ms / 60_000)}m` : `${ms}ms`;
-}
 
 function hasExpire(firewall: Firewall): firewall is Firewall & { expire(nowMs?: number): Promise<unknown> } {
   return typeof (firewall as { expire?: unknown }).expire === 'function';
@@ -185,7 +174,7 @@ export async function startWatch(options: WatchOptions): Promise<WatchDaemon> {
           text: decision.reason,
           incident: ip ?? decision.target,
           ...(ip === undefined ? {} : { ip }),
-          actions: [`banned ${decision.target} for ${formatMs(decision.durationMs)}`],
+          actions: [`banned ${decision.target} for ${formatDuration(decision.durationMs)}`],
           fields: { scenario: decision.scenario, target: decision.target, origin: decision.origin },
           at: decision.at,
         });

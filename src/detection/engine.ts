@@ -27,7 +27,8 @@ import { parseIpv4 } from '../core/ip.ts';
 import { formatRange, parseRange, widenRange } from '../decisions/cidr-set.ts';
 import { lastEventIpv4 } from '../parsing/address.ts';
 import { compileFilter, fieldGetter, type Predicate } from './filter.ts';
-import { compileTemplate, formatDuration, formatRate, type Template } from './template.ts';
+import { formatDuration } from '../core/duration.ts';
+import { compileTemplate, formatRate, type Template } from './template.ts';
 import type {
   DetectedOverflow,
   Engine,

@@ -3,6 +3,7 @@
  * only when a scenario fires. Values from events are attacker-controlled, so each is cut to 80
  * characters and stripped of control characters before it lands in logs and firewall comments.
  */
+import { formatDuration } from '../core/duration.ts';
 import type { ParsedEvent } from '../core/events.ts';
 import { fieldGetter, unknownFieldMessage } from './filter.ts';
 
@@ -60,30 +61,6 @@ function clean(value: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
   const printable = value.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
   return printable.length > MAX_VALUE_CHARS ? `${printable.slice(0, MAX_VALUE_CHARS)}…` : printable;
-}
-
-/** `300000` → `5m`, `90000` → `1m30s`, `21600000` → `6h`. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const units: [string, number][] = [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ];
-  let rest = Math.round(ms / 1000) * 1000;
-  let out = '';
-  let used = 0;
-  for (const [unit, size] of units) {
-    if (rest >= size && used < 2) {
-      out += `${Math.floor(rest / size)}${unit}`;
-      rest %= size;
-      used++;
-    } else if (used > 0) {
-      break;
-    }
-  }
-  return out;
 }
 
 /** A leak speed as a rate: 100 → `10/s`, 720000 → `1/12m`. */

@@ -9,6 +9,7 @@
  * alert. `observe` changes nothing in Redis; the events still reach the engine's scenarios like a
  * Redis log line would.
  */
+import { formatDuration } from '../core/duration.ts';
 import type { RedisInstanceConfig } from '../config/guard.ts';
 import type { BanOutcome, DaemonServices } from '../daemon/services.ts';
 import { describeError, hostPort, openRedisConnection, type RedisConnection } from './redis-connection.ts';
@@ -62,18 +63,6 @@ export interface RedisWatchdogOptions {
 }
 
 const DANGEROUS_BASE_COMMANDS = ['replicaof', 'slaveof', 'config', 'module', 'debug', 'flushall', 'eval'];
-
-function formatMs(ms: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
 
 const isPermissionError = (error: Error) =>
   /unknown command|NOPERM|no permissions|unknown subcommand/i.test(error.message);
@@ -259,7 +248,7 @@ export function createRedisWatchdog(options: RedisWatchdogOptions): RedisWatchdo
   }
 
   const banText = (outcome: BanOutcome) => {
-    if (outcome.banned) return `banned ${outcome.target} for ${formatMs(outcome.durationMs)}`;
+    if (outcome.banned) return `banned ${outcome.target} for ${formatDuration(outcome.durationMs)}`;
     return /^not bann/i.test(outcome.reason) ? outcome.reason : `not banned: ${outcome.reason}`;
   };
 
