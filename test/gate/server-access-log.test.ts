@@ -14,7 +14,7 @@ import {
   openAccessLog,
 } from '../../src/gate/access-log.ts';
 import { createNginxCombinedParser } from '../../src/parsing/nginx-combined.ts';
-import { until } from '../helpers/gate-http.ts';
+import { until } from '../helpers/until.ts';
 
 const record = (url: string, extra: Partial<AccessRecord> = {}): AccessRecord => ({
   ip: '203.0.113.7',

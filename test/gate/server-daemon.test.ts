@@ -18,8 +18,9 @@ import { startWatch, type WatchDaemon } from '../../src/daemon/watch.ts';
 import { createDryRunFirewall } from '../../src/enforcement/dry-run.ts';
 import { gateComponent } from '../../src/gate/component.ts';
 import type { GateServer } from '../../src/gate/server.ts';
-import { type RecordingUpstream, request, startRecordingUpstream, until } from '../helpers/gate-http.ts';
-import { captureLogger } from '../helpers/gate-server.ts';
+import { type RecordingUpstream, request, startRecordingUpstream } from '../helpers/gate-http.ts';
+import { until } from '../helpers/until.ts';
+import { captureLogger } from '../helpers/log.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');

@@ -17,7 +17,7 @@ import {
   startRecordingUpstream,
   statusOf,
 } from '../helpers/gate-http.ts';
-import { startTestGate, type TestGate } from '../helpers/gate-server.ts';
+import { gateInFrontOfUpstream, startTestGate, type TestGate } from '../helpers/gate-server.ts';
 
 describe('gate policy: rate limits (nginx limit_req)', () => {
   let upstream: RecordingUpstream;
@@ -156,49 +156,40 @@ describe('gate policy: delay without nodelay', () => {
 });
 
 describe('gate policy: client address behind proxies', () => {
-  let upstream: RecordingUpstream;
-  let gate: TestGate;
-  before(async () => {
-    upstream = await startRecordingUpstream();
-    gate = await startTestGate({
-      upstream: upstream.origin,
-      trustProxies: ['127.0.0.7/32', '10.0.0.0/8'],
-      zones: [{ name: 'ip', rate: '1r/s', burst: 0, nodelay: true }],
-      limit: ['ip'],
-    });
-  });
-  after(async () => {
-    await gate.close();
-    await upstream.close();
-  });
+  const fx = gateInFrontOfUpstream((origin) => ({
+    upstream: origin,
+    trustProxies: ['127.0.0.7/32', '10.0.0.0/8'],
+    zones: [{ name: 'ip', rate: '1r/s', burst: 0, nodelay: true }],
+    limit: ['ip'],
+  }));
 
   it('ignores X-Forwarded-For from an untrusted peer', async () => {
-    await request(gate.port, {
+    await request(fx.gate.port, {
       path: '/untrusted',
       localAddress: '127.0.0.8',
       headers: { 'X-Forwarded-For': '203.0.113.9' },
     });
-    const seen = upstream.seen.at(-1)!;
+    const seen = fx.upstream.seen.at(-1)!;
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.8');
-    assert.equal(gate.events.at(-1)?.ip, '127.0.0.8');
+    assert.equal(fx.gate.events.at(-1)?.ip, '127.0.0.8');
   });
 
   it('walks X-Forwarded-For from the right past trusted proxies, never trusting the left-most', async () => {
-    await request(gate.port, {
+    await request(fx.gate.port, {
       path: '/trusted',
       localAddress: '127.0.0.7',
       headers: { 'X-Forwarded-For': '6.6.6.6, 203.0.113.10, 10.1.2.3' },
     });
-    const seen = upstream.seen.at(-1)!;
+    const seen = fx.upstream.seen.at(-1)!;
     assert.equal(seen.url, '/trusted');
     assert.equal(seen.headers['x-forwarded-for'], '203.0.113.10');
     assert.equal(seen.headers['x-real-ip'], '203.0.113.10');
-    assert.equal(gate.events.at(-1)?.ip, '203.0.113.10');
+    assert.equal(fx.gate.events.at(-1)?.ip, '203.0.113.10');
   });
 
   it('limits each client behind the proxy on its own', async () => {
     const via = (client: string) =>
-      request(gate.port, {
+      request(fx.gate.port, {
         path: '/per-client',
         localAddress: '127.0.0.7',
         headers: { 'X-Forwarded-For': client },
@@ -257,23 +248,14 @@ describe('gate policy: CDN-only mode', () => {
 });
 
 describe('gate policy: deny rules through the real server', () => {
-  let upstream: RecordingUpstream;
-  let gate: TestGate;
-  before(async () => {
-    upstream = await startRecordingUpstream();
-    gate = await startTestGate({
-      upstream: upstream.origin,
-      deny: [
-        { paths: ['*.php', '/.env', '/.git/**'], action: 404 },
-        { paths: ['/admin/**'], action: 'close' },
-        { methods: ['TRACE'], action: 403 },
-      ],
-    });
-  });
-  after(async () => {
-    await gate.close();
-    await upstream.close();
-  });
+  const fx = gateInFrontOfUpstream((origin) => ({
+    upstream: origin,
+    deny: [
+      { paths: ['*.php', '/.env', '/.git/**'], action: 404 },
+      { paths: ['/admin/**'], action: 'close' },
+      { methods: ['TRACE'], action: 403 },
+    ],
+  }));
 
   const denied = [
     '/.env',
@@ -297,9 +279,9 @@ describe('gate policy: deny rules through the real server', () => {
   ];
   for (const target of denied) {
     it(`refuses ${target} and passes nothing upstream`, async () => {
-      const before = upstream.seen.length;
+      const before = fx.upstream.seen.length;
       const answer = await rawExchange(
-        gate.port,
+        fx.gate.port,
         `GET ${target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`,
         {
           waitMs: 1000,
@@ -307,31 +289,31 @@ describe('gate policy: deny rules through the real server', () => {
       );
       const status = statusOf(answer.text);
       assert.ok(status === 404 || status === 400, `${target} answered ${status || 'nothing'}`);
-      assert.equal(upstream.seen.length, before, `${target} reached the upstream`);
+      assert.equal(fx.upstream.seen.length, before, `${target} reached the upstream`);
     });
   }
 
   it('closes the connection without an answer for a `close` rule', async () => {
-    const before = upstream.seen.length;
-    const answer = await rawExchange(gate.port, 'GET /admin/users HTTP/1.1\r\nHost: a\r\n\r\n', {
+    const before = fx.upstream.seen.length;
+    const answer = await rawExchange(fx.gate.port, 'GET /admin/users HTTP/1.1\r\nHost: a\r\n\r\n', {
       waitMs: 1000,
     });
     assert.equal(answer.text, '');
     assert.ok(answer.closedByPeer);
-    assert.equal(upstream.seen.length, before);
-    assert.equal(gate.events.findLast((e) => e.path === '/admin/users')?.status, 444);
+    assert.equal(fx.upstream.seen.length, before);
+    assert.equal(fx.gate.events.findLast((e) => e.path === '/admin/users')?.status, 444);
   });
 
   it('answers `Expect: 100-continue` only once the request passed, so a refused body is never invited', async () => {
-    const before = upstream.seen.length;
+    const before = fx.upstream.seen.length;
     const refused = await rawExchange(
-      gate.port,
+      fx.gate.port,
       'POST /upload.php HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n',
       { waitMs: 1000 },
     );
     assert.equal(statusOf(refused.text), 404, 'no 100 Continue first');
-    assert.equal(upstream.seen.length, before);
-    const socket = net.connect(gate.port, '127.0.0.1');
+    assert.equal(fx.upstream.seen.length, before);
+    const socket = net.connect(fx.gate.port, '127.0.0.1');
     let text = '';
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('latin1');
@@ -342,25 +324,29 @@ describe('gate policy: deny rules through the real server', () => {
     );
     await new Promise((resolve) => socket.on('close', resolve));
     assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);
-    assert.equal(upstream.seen.at(-1)?.body.toString(), 'hello');
-    assert.equal(upstream.seen.at(-1)?.headers.expect, undefined, 'the gate answered the expectation itself');
+    assert.equal(fx.upstream.seen.at(-1)?.body.toString(), 'hello');
+    assert.equal(
+      fx.upstream.seen.at(-1)?.headers.expect,
+      undefined,
+      'the gate answered the expectation itself',
+    );
   });
 
   it('refuses a denied method', async () => {
-    const response = await request(gate.port, { method: 'TRACE', path: '/' });
+    const response = await request(fx.gate.port, { method: 'TRACE', path: '/' });
     assert.equal(response.status, 403);
   });
 
   it('lets the lookalikes through', async () => {
     for (const target of ['/env', '/.environment', '/static/app.js', '/php/info', '/git/config']) {
-      const response = await request(gate.port, { path: target });
+      const response = await request(fx.gate.port, { path: target });
       assert.equal(response.status, 200, target);
-      assert.equal(upstream.seen.at(-1)?.url, target);
+      assert.equal(fx.upstream.seen.at(-1)?.url, target);
     }
   });
 
   it('reports a denied request with its status, so the probing scenarios count it', () => {
-    const event = gate.events.find((e) => e.path === '/index.php');
+    const event = fx.gate.events.find((e) => e.path === '/index.php');
     assert.equal(event?.status, 404);
     assert.equal(event?.kind, 'http-request');
     assert.equal(event?.fields?.['gate'], 'denied');

@@ -20,9 +20,9 @@ import {
   request,
   startRecordingUpstream,
   statusOf,
-  until,
 } from '../helpers/gate-http.ts';
-import { startTestGate, type TestGate } from '../helpers/gate-server.ts';
+import { until } from '../helpers/until.ts';
+import { gateInFrontOfUpstream, startTestGate, type TestGate } from '../helpers/gate-server.ts';
 import { type CertificateFiles, selfSignedCertificate } from '../helpers/tls.ts';
 
 describe('gate proxy: what passes through', () => {
@@ -328,40 +328,31 @@ describe('gate proxy: upstream failures', () => {
 });
 
 describe('gate proxy: upgrades', () => {
-  let upstream: RecordingUpstream;
-  let gate: TestGate;
-  before(async () => {
-    upstream = await startRecordingUpstream();
-    gate = await startTestGate({ upstream: upstream.origin });
-  });
-  after(async () => {
-    await gate.close();
-    await upstream.close();
-  });
+  const fx = gateInFrontOfUpstream((origin) => ({ upstream: origin }));
 
   it('refuses h2c upgrades with 400 and passes nothing upstream', async () => {
-    const before = upstream.seen.length;
+    const before = fx.upstream.seen.length;
     const answer = await rawExchange(
-      gate.port,
+      fx.gate.port,
       'GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
     );
     assert.equal(statusOf(answer.text), 400);
     const smuggled = await rawExchange(
-      gate.port,
+      fx.gate.port,
       'GET / HTTP/1.1\r\nHost: a\r\nHTTP2-Settings: AAMAAABk\r\n\r\n',
     );
     assert.equal(statusOf(smuggled.text), 400);
-    assert.equal(upstream.seen.length, before);
+    assert.equal(fx.upstream.seen.length, before);
   });
 
   it('answers 501 to an upgrade to anything but WebSocket', async () => {
-    const before = upstream.seen.length;
+    const before = fx.upstream.seen.length;
     const answer = await rawExchange(
-      gate.port,
+      fx.gate.port,
       'GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: TLS/1.2\r\n\r\n',
     );
     assert.equal(statusOf(answer.text), 501);
-    assert.equal(upstream.seen.length, before);
+    assert.equal(fx.upstream.seen.length, before);
   });
 });
 

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { until } from '../helpers/gate-http.ts';
+import { until } from '../helpers/until.ts';
 import { startMoatGate } from '../helpers/moat-process.ts';
 import { type CertificateFiles, selfSignedCertificate } from '../helpers/tls.ts';
 

@@ -26,7 +26,7 @@ import {
   type UpstreamPool,
 } from '../../src/gate/proxy.ts';
 import type { ResponseHead } from '../../src/gate/response-reader.ts';
-import { until } from '../helpers/gate-http.ts';
+import { until } from '../helpers/until.ts';
 import { selfSignedCertificate } from '../helpers/tls.ts';
 
 // ----------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ import type { ParsedEvent } from '../../src/core/events.ts';
 import { createCheckRunner } from '../../src/guard/checks.ts';
 import { guardComponent, type GuardComponent } from '../../src/guard/component.ts';
 import { unlessInCi } from '../helpers/requirement.ts';
-import { captureLogger, until } from './helpers.ts';
+import { captureLogger } from '../helpers/log.ts';
+import { until } from '../helpers/until.ts';
 import { selfSignedCertificate } from '../helpers/tls.ts';
 
 function services() {

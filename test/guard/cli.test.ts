@@ -14,7 +14,8 @@ import { composeGuardConfig } from '../../src/cli/guard.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { isMoatError } from '../../src/core/errors.ts';
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
-import { closeClients, connectFrom, infoField, startReceiver, until } from './helpers.ts';
+import { closeClients, connectFrom, infoField, startReceiver } from './helpers.ts';
+import { until } from '../helpers/until.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/moat.js', import.meta.url));
 

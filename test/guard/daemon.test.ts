@@ -17,7 +17,9 @@ import { startWatch } from '../../src/daemon/watch.ts';
 import { createDryRunFirewall } from '../../src/enforcement/dry-run.ts';
 import { guardComponent } from '../../src/guard/component.ts';
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
-import { captureLogger, closeClients, connectFrom, infoField, startReceiver, until } from './helpers.ts';
+import { closeClients, connectFrom, infoField, startReceiver } from './helpers.ts';
+import { captureLogger } from '../helpers/log.ts';
+import { until } from '../helpers/until.ts';
 
 const INTERVAL_MS = 200;
 const skip = redisServerMissing();

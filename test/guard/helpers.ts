@@ -9,12 +9,12 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Alert } from '../../src/alerts/types.ts';
 import type { MoatConfig } from '../../src/config/schema.ts';
 import { systemClock } from '../../src/core/clock.ts';
 import type { ParsedEvent } from '../../src/core/events.ts';
 import type { Logger } from '../../src/daemon/log.ts';
+import { captureLogger, type LogLine } from '../helpers/log.ts';
 import type { DaemonServices } from '../../src/daemon/services.ts';
 import { startWatch } from '../../src/daemon/watch.ts';
 import { createDryRunFirewall } from '../../src/enforcement/dry-run.ts';
@@ -142,17 +142,6 @@ export async function infoField(
   return new RegExp(`^${key}:(.*)\\r?$`, 'm').exec(text)?.[1];
 }
 
-export interface LogLine {
-  readonly level: string;
-  readonly msg: string;
-  readonly [key: string]: unknown;
-}
-
-export function captureLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  return { lines, log: (level, msg, fields) => lines.push({ level, msg, ...fields }) };
-}
-
 export interface TestServices extends DaemonServices {
   /** Alerts the guard sent (through these services). */
   readonly sent: Alert[];
@@ -211,20 +200,6 @@ export async function createTestServices(
     },
     close: () => daemon.stop(),
   };
-}
-
-/** Polls `check` every 10 ms until it holds, or fails after `timeoutMs`. */
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 /** A local HTTP server that records every POSTed JSON body (a webhook receiver). */

@@ -15,7 +15,8 @@ import { parseConfig } from '../../src/config/load.ts';
 import { guardComponent, type GuardComponent } from '../../src/guard/component.ts';
 import { freePort, redisServerMissing, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { unlessInCi } from '../helpers/requirement.ts';
-import { admin, closeClients, connectFrom, createTestServices, infoField, until } from './helpers.ts';
+import { admin, closeClients, connectFrom, createTestServices, infoField } from './helpers.ts';
+import { until } from '../helpers/until.ts';
 import { selfSignedCertificate } from '../helpers/tls.ts';
 
 const INTERVAL_MS = 200;

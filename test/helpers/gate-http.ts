@@ -196,17 +196,3 @@ export function statusOf(text: string): number {
   const match = /^HTTP\/1\.[01] (\d{3})/.exec(text);
   return match ? Number(match[1]) : 0;
 }
-
-/** Polls until `check` holds (every 20 ms, up to `timeoutMs`); fails with `what`. */
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}

@@ -2,25 +2,16 @@
  * A gate on 127.0.0.1 (an ephemeral port) built the way the daemon builds it — the config section
  * through the real schema, the real policy, the real server — with its events and logs captured.
  */
+import { after, before } from 'node:test';
 import { parseConfig } from '../../src/config/load.ts';
 import { type Clock, systemClock } from '../../src/core/clock.ts';
 import type { ParsedEvent } from '../../src/core/events.ts';
-import type { Logger } from '../../src/daemon/log.ts';
 import { gateCdnRanges } from '../../src/gate/cdn-ranges.ts';
 import { createGatePolicy } from '../../src/gate/policy.ts';
 import { type GateServer, startGateServer } from '../../src/gate/server.ts';
 import type { BanCheck } from '../../src/gate/types.ts';
-
-export interface LogLine {
-  readonly level: string;
-  readonly msg: string;
-  readonly [key: string]: unknown;
-}
-
-export function captureLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  return { lines, log: (level, msg, fields) => lines.push({ ...fields, level, msg }) };
-}
+import { type RecordingUpstream, startRecordingUpstream } from './gate-http.ts';
+import { captureLogger } from './log.ts';
 
 export interface TestGate {
   readonly port: number;
@@ -59,4 +50,36 @@ export async function startTestGate(
     ...(options.drainMs === undefined ? {} : { drainMs: options.drainMs }),
   });
   return { port: server.address.port, server, events, logger, close: () => server.close() };
+}
+
+/**
+ * For a describe block: a recording upstream and a gate in front of it, started before the block's
+ * tests and closed after them. `section` gets the upstream's origin and returns the gate section.
+ */
+export function gateInFrontOfUpstream(
+  section: (origin: string) => Record<string, unknown>,
+  options?: Parameters<typeof startTestGate>[1],
+): { readonly gate: TestGate; readonly upstream: RecordingUpstream } {
+  let gate: TestGate | undefined;
+  let upstream: RecordingUpstream | undefined;
+  before(async () => {
+    upstream = await startRecordingUpstream();
+    gate = await startTestGate(section(upstream.origin), options);
+  });
+  after(async () => {
+    await gate?.close();
+    await upstream?.close();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the gate is started by the describe block’s before hook');
+    return value;
+  };
+  return {
+    get gate() {
+      return started(gate);
+    },
+    get upstream() {
+      return started(upstream);
+    },
+  };
 }
