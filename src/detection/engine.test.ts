@@ -430,6 +430,23 @@ describe('sweep and memory', () => {
     feed(engine, [http(61 * S, '10.0.0.3')]);
     assert.equal(feed(engine, [http(61 * S, '10.0.0.2'), http(61 * S, '10.0.0.2')]).length, 1);
   });
+
+  it('evicts, among live distinct buckets, the least recently touched rather than the oldest', () => {
+    const engine = createEngine(
+      scenarios(leaky({ name: 'paths', distinct: 'path', capacity: 3, leak: '1/h' })),
+      { maxBuckets: 2 },
+    );
+    const probe = (at: number, ip: string, path: string) => http(at, ip, { path, status: 404 });
+    // 10.0.0.1 is created first but keeps probing; 10.0.0.2 is created later and goes quiet.
+    feed(engine, [probe(0, '10.0.0.1', '/a'), probe(S, '10.0.0.2', '/a'), probe(2 * S, '10.0.0.2', '/b')]);
+    feed(engine, [probe(3 * S, '10.0.0.1', '/b'), probe(4 * S, '10.0.0.1', '/c')]);
+    // A third client makes room: the quiet 10.0.0.2 goes, the older but active 10.0.0.1 stays.
+    feed(engine, [probe(5 * S, '10.0.0.3', '/a')]);
+    assert.equal(engine.stats().evicted, 1);
+    const [overflow] = feed(engine, [probe(6 * S, '10.0.0.1', '/d')]);
+    assert.equal(overflow?.key, '10.0.0.1', 'its fourth distinct path overflows: its bucket was kept');
+    assert.equal(overflow?.count, 4);
+  });
 });
 
 describe('reload', () => {

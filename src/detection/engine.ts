@@ -13,10 +13,10 @@
  * - Event time (`event.at`) drives all math, so replay honours the lines' timestamps. The clock is
  *   only the default for `sweep()`.
  * - No timers: the owner calls `sweep(now)` from one timer to drop empty buckets and ended
- *   cool-downs. Memory is capped by `maxBuckets`: at the cap, a new key evicts the least recently
- *   touched key of the largest table. Recency is the Map's insertion order; a touched record is
- *   re-inserted at most once per LRU_GRANULARITY_MS of event time (`r`), so a burst costs one Map
- *   probe per event, not three.
+ *   cool-downs. Memory is capped by `maxBuckets`: at the cap, a new key evicts from the largest
+ *   table, among its oldest keys, an empty bucket, else the least recently touched. A touch only
+ *   writes the record's `r`: a record is never moved within its Map, which would cost two more Map
+ *   operations per event and, as the Map's table fills with deleted entries, a new table.
  * - When a bucket overflows (or a trigger fires) the key enters a cool-down (the scenario's
  *   `cooldown`, else its `ban`, else the engine's `cooldownMs`): one attacker yields one Overflow
  *   per ban window; the bucket restarts empty and further overflows inside the window are counted
@@ -44,8 +44,6 @@ const SLICE_MIN_LENGTH = 13;
 /** Stored times are rebased when they drift this far from the epoch (keeps them int32). */
 const REBASE_AFTER_MS = 2 ** 29;
 
-/** Re-insert a touched distinct record (move it to the LRU tail) at most this often, in event time. */
-const LRU_GRANULARITY_MS = 10_000;
 /** How many of the oldest keys eviction looks at for an empty bucket. */
 const EVICTION_SAMPLE = 8;
 
@@ -58,7 +56,7 @@ function emptyAtOf(value: unknown): number {
 interface Bucket {
   /** When the bucket will be empty. */
   e: number;
-  /** When the record was last moved to the LRU tail. */
+  /** When the bucket last took an event (eviction prefers the least recently touched). */
   r: number;
 }
 
@@ -237,7 +235,8 @@ export function createEngine(initial: readonly ScenarioDef[], options: EngineOpt
   /**
    * Makes room for one more key. At the cap, it looks at the EVICTION_SAMPLE oldest keys of the
    * largest table and evicts the first whose bucket is already empty (no information lost), else
-   * the oldest.
+   * the least recently touched of them (for plain buckets and cool-downs, which keep no touch
+   * time: the oldest).
    */
   function admit(t: number): void {
     if (total < maxBuckets) {
@@ -259,12 +258,17 @@ export function createEngine(initial: readonly ScenarioDef[], options: EngineOpt
       return;
     }
     let victim: Key | undefined;
+    let victimTouched = Number.POSITIVE_INFINITY;
     let looked = 0;
     for (const [key, value] of largest) {
-      if (victim === undefined) victim = key;
       if (emptyAtOf(value) <= t) {
         victim = key;
         break;
+      }
+      const touched = typeof value === 'number' ? Number.NEGATIVE_INFINITY : (value as Bucket).r;
+      if (victim === undefined || touched < victimTouched) {
+        victim = key;
+        victimTouched = touched;
       }
       if (++looked >= EVICTION_SAMPLE) break;
     }
@@ -413,11 +417,7 @@ export function createEngine(initial: readonly ScenarioDef[], options: EngineOpt
           record.e = t;
           record.h = -1;
         }
-        if (t - record.r > LRU_GRANULARITY_MS) {
-          record.r = t;
-          records.delete(key);
-          records.set(key, record);
-        }
+        record.r = t;
         const seen = record.h;
         if (typeof seen === 'number') {
           if (seen === hash) return undefined;
