@@ -19,7 +19,11 @@ export interface ReplayResult {
   readonly elapsedMs: number;
 }
 
-const CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes per read. Two buffers of this size are the only memory replay takes per file; 1 MiB reads
+ * as fast as 4 MiB from the page cache and touches 6 MiB less fresh memory.
+ */
+const CHUNK_BYTES = 1024 * 1024;
 
 export async function replayFiles(
   files: readonly string[],
