@@ -179,7 +179,7 @@ const decisionsSchema = z
       .max(128)
       .default(64)
       .describe(
-        'IPv6 offenders are banned as this prefix (one host usually owns a whole /64). 128 = single address.',
+        'IPv6 clients are counted and banned as this prefix (one host usually owns a whole /64). 128 = single address.',
       ),
     allowlist: z.array(cidr).default([]).describe('Addresses and ranges that are never banned.'),
     sshPorts: z

@@ -57,6 +57,9 @@ export function buildEngine(config: MoatConfig, clock: Clock): Engine {
     clock,
     maxBuckets: config.watch.maxBuckets,
     cooldownMs: config.decisions.banDuration,
+    // Clients are counted as the prefix they are banned as: at 128 an address is one client, at
+    // 48 every address of the /48 fills the same bucket.
+    ipv6Prefix: config.decisions.ipv6Prefix,
   });
 }
 

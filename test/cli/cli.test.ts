@@ -178,4 +178,38 @@ describe('moat replay', () => {
     assert.deepEqual([out.summary.lines, out.summary.parsed, out.summary.unparsed], [3, 2, 1]);
     assert.equal(out.summary.perScenario['http-sensitive-files'], 1);
   });
+
+  it('counts IPv6 clients per decisions.ipv6Prefix, the prefix it bans', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'moat-replay-v6-'));
+    const log = path.join(dir, 'access.log');
+    // Two addresses of one /64, each asking for one .php path (http-php-probe fires on the second).
+    writeFileSync(
+      log,
+      [
+        '2001:db8:1:2::1 - - [10/Oct/2024:13:55:36 +0000] "GET /a.php HTTP/1.1" 404 12 "-" "curl/8.5.0"',
+        '2001:db8:1:2::2 - - [10/Oct/2024:13:55:37 +0000] "GET /b.php HTTP/1.1" 404 12 "-" "curl/8.5.0"',
+        '',
+      ].join('\n'),
+    );
+    const targets = async (args: string[]) => {
+      const context = capture();
+      assert.equal(await main([...args, 'replay', log, '--json'], context), 0, context.err());
+      return JSON.parse(context.out()).decisions.map((d: { target: string }) => d.target) as string[];
+    };
+    assert.deepEqual(await targets([]), ['2001:db8:1:2::/64'], 'by default one /64 is one client');
+    const perAddress = path.join(dir, 'moat.yaml');
+    writeFileSync(perAddress, 'decisions:\n  ipv6Prefix: 128\n');
+    assert.deepEqual(await targets(['-c', perAddress]), [], 'with 128 each address counts alone');
+    const wider = path.join(dir, 'wider.yaml');
+    writeFileSync(wider, 'decisions:\n  ipv6Prefix: 48\n');
+    writeFileSync(
+      log,
+      [
+        '2001:db8:1:2::1 - - [10/Oct/2024:13:55:36 +0000] "GET /a.php HTTP/1.1" 404 12 "-" "curl/8.5.0"',
+        '2001:db8:1:3::1 - - [10/Oct/2024:13:55:37 +0000] "GET /b.php HTTP/1.1" 404 12 "-" "curl/8.5.0"',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual(await targets(['-c', wider]), ['2001:db8:1::/48'], 'with 48 two /64s of one /48 add up');
+  });
 });
