@@ -1,10 +1,10 @@
 /** The CLI contract: exit codes, `error:` + hint, stacks only with --debug, output formats. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import type { CliContext } from '../../src/cli/context.ts';
 import { main } from '../../src/cli/main.ts';
@@ -150,18 +150,25 @@ describe('moat audit configuration errors', () => {
 });
 
 describe('moat replay', () => {
-  it('prints the documented JSON: decisions and a summary', async () => {
+  /** A folder for one test, removed after it. */
+  const tempDir = (t: TestContext) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'moat-replay-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  };
+  /** Writes the lines (each ended by a newline) to access.log in `dir`; returns its path. */
+  const writeLog = (dir: string, lines: string[]) => {
     const log = path.join(dir, 'access.log');
-    writeFileSync(
-      log,
-      [
-        '203.0.113.7 - - [10/Oct/2024:13:55:36 +0000] "GET /.env HTTP/1.1" 404 12 "-" "curl/8.5.0"',
-        '198.51.100.2 - - [10/Oct/2024:13:55:37 +0000] "GET / HTTP/1.1" 200 512 "-" "Mozilla/5.0"',
-        'not a log line',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(log, lines.map((line) => `${line}\n`).join(''));
+    return log;
+  };
+
+  it('prints the documented JSON: decisions and a summary', async (t) => {
+    const log = writeLog(tempDir(t), [
+      '203.0.113.7 - - [10/Oct/2024:13:55:36 +0000] "GET /.env HTTP/1.1" 404 12 "-" "curl/8.5.0"',
+      '198.51.100.2 - - [10/Oct/2024:13:55:37 +0000] "GET / HTTP/1.1" 200 512 "-" "Mozilla/5.0"',
+      'not a log line',
+    ]);
     const context = capture();
     assert.equal(await main(['replay', log, '--json'], context), 0);
     const out = JSON.parse(context.out());
@@ -179,18 +186,15 @@ describe('moat replay', () => {
     assert.equal(out.summary.perScenario['http-sensitive-files'], 1);
   });
 
-  it('counts IPv6 clients per decisions.ipv6Prefix, the prefix it bans', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'moat-replay-v6-'));
-    const log = path.join(dir, 'access.log');
+  it('counts IPv6 clients per decisions.ipv6Prefix, the prefix it bans', async (t) => {
+    const dir = tempDir(t);
+    const phpProbe = (ip: string, second: number, file: string) =>
+      `${ip} - - [10/Oct/2024:13:55:${second} +0000] "GET /${file} HTTP/1.1" 404 12 "-" "curl/8.5.0"`;
     // Two addresses of one /64, each asking for one .php path (http-php-probe fires on the second).
-    writeFileSync(
-      log,
-      [
-        '2001:db8:1:2::1 - - [10/Oct/2024:13:55:36 +0000] "GET /a.php HTTP/1.1" 404 12 "-" "curl/8.5.0"',
-        '2001:db8:1:2::2 - - [10/Oct/2024:13:55:37 +0000] "GET /b.php HTTP/1.1" 404 12 "-" "curl/8.5.0"',
-        '',
-      ].join('\n'),
-    );
+    const log = writeLog(dir, [
+      phpProbe('2001:db8:1:2::1', 36, 'a.php'),
+      phpProbe('2001:db8:1:2::2', 37, 'b.php'),
+    ]);
     const targets = async (args: string[]) => {
       const context = capture();
       assert.equal(await main([...args, 'replay', log, '--json'], context), 0, context.err());
@@ -202,14 +206,8 @@ describe('moat replay', () => {
     assert.deepEqual(await targets(['-c', perAddress]), [], 'with 128 each address counts alone');
     const wider = path.join(dir, 'wider.yaml');
     writeFileSync(wider, 'decisions:\n  ipv6Prefix: 48\n');
-    writeFileSync(
-      log,
-      [
-        '2001:db8:1:2::1 - - [10/Oct/2024:13:55:36 +0000] "GET /a.php HTTP/1.1" 404 12 "-" "curl/8.5.0"',
-        '2001:db8:1:3::1 - - [10/Oct/2024:13:55:37 +0000] "GET /b.php HTTP/1.1" 404 12 "-" "curl/8.5.0"',
-        '',
-      ].join('\n'),
-    );
+    // Two /64s of one /48.
+    writeLog(dir, [phpProbe('2001:db8:1:2::1', 36, 'a.php'), phpProbe('2001:db8:1:3::1', 37, 'b.php')]);
     assert.deepEqual(await targets(['-c', wider]), ['2001:db8:1::/48'], 'with 48 two /64s of one /48 add up');
   });
 });
