@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type ClientResponse, request } from '../helpers/gate-http.ts';
 import { until } from '../helpers/until.ts';
 import { startMoatGate } from '../helpers/moat-process.ts';
 import { type CertificateFiles, selfSignedCertificate } from '../helpers/tls.ts';
@@ -159,54 +159,24 @@ function startGate(
 // ----------------------------------------------------------------------------------------------
 // A plain HTTP client
 
-interface Answer {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
-}
-
-/** One request to the gate from `localAddress`, on a fresh connection; the whole answer as bytes. */
+/** One request to the gate, its body (when any) sent with Content-Length or, in 64 KB writes, chunked. */
 function send(
   port: number,
   options: { method?: string; path?: string; body?: Buffer; chunkedBody?: boolean; localAddress?: string },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: options.method ?? 'GET',
-        path: options.path ?? '/',
-        agent: false,
-        localAddress: options.localAddress ?? '127.0.0.1',
-        ...(options.body !== undefined && options.chunkedBody === true
-          ? { headers: { 'Transfer-Encoding': 'chunked' } }
-          : {}),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    const body = options.body;
-    if (body === undefined) {
-      req.end();
-    } else if (options.chunkedBody === true) {
-      // In 64 KB writes: the gate forwards a chunked body as it arrives.
-      for (let at = 0; at < body.length; at += 65_536) req.write(body.subarray(at, at + 65_536));
-      req.end();
-    } else {
-      req.end(body);
-    }
+): Promise<ClientResponse> {
+  const { body, chunkedBody, ...rest } = options;
+  return request(port, {
+    ...rest,
+    ...(body === undefined ? {} : { body: chunkedBody === true ? inPieces(body, 65_536) : body }),
   });
 }
 
-const json = (answer: Answer): Echo => JSON.parse(answer.body.toString('utf8')) as Echo;
+/** A body written piece by piece, so it goes out chunked: the gate forwards a chunked body as it arrives. */
+async function* inPieces(body: Buffer, size: number): AsyncIterable<Buffer> {
+  for (let at = 0; at < body.length; at += size) yield body.subarray(at, at + size);
+}
+
+const json = (answer: ClientResponse): Echo => JSON.parse(answer.body) as Echo;
 
 // ----------------------------------------------------------------------------------------------
 
@@ -274,8 +244,8 @@ describe('moat gate to an HTTPS upstream (NODE_EXTRA_CA_CERTS, real processes)',
     const answer = await send(gate.port, { path: '/chunked' });
     assert.equal(answer.status, 200);
     const expected = Buffer.concat([Buffer.from('first piece\n'), CHUNK_TAIL]);
-    assert.equal(answer.body.length, expected.length);
-    assert.equal(sha256(answer.body), sha256(expected));
+    assert.equal(answer.bytes.length, expected.length);
+    assert.equal(sha256(answer.bytes), sha256(expected));
   });
 
   it('carries a 1 MB POST body to the upstream intact, and its echo back, with Content-Length and chunked', async () => {
@@ -284,8 +254,8 @@ describe('moat gate to an HTTPS upstream (NODE_EXTRA_CA_CERTS, real processes)',
       const answer = await send(gate.port, { method: 'POST', path: '/echo', body, chunkedBody });
       assert.equal(answer.status, 200, `chunked: ${chunkedBody}`);
       assert.equal(answer.headers['x-body-sha256'], sha256(body), 'what the upstream received');
-      assert.equal(answer.body.length, body.length);
-      assert.ok(answer.body.equals(body), 'what came back through the gate');
+      assert.equal(answer.bytes.length, body.length);
+      assert.ok(answer.bytes.equals(body), 'what came back through the gate');
     }
   });
 

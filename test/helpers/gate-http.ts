@@ -84,6 +84,8 @@ export interface ClientResponse {
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: readonly string[];
   readonly body: string;
+  /** The body as received, for answers that are not text. */
+  readonly bytes: Buffer;
 }
 
 export interface ClientRequestOptions {
@@ -112,14 +114,16 @@ export function request(port: number, options: ClientRequestOptions = {}): Promi
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
+        res.on('end', () => {
+          const bytes = Buffer.concat(chunks);
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
             rawHeaders: res.rawHeaders,
-            body: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
+            body: bytes.toString('utf8'),
+            bytes,
+          });
+        });
         res.on('error', reject);
       },
     );
