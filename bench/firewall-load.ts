@@ -16,6 +16,7 @@ import type { BlockEntry, Firewall } from '../src/enforcement/types.ts';
 import { createUfwFirewall } from '../src/enforcement/ufw.ts';
 import { createNetns } from '../test/helpers/netns.ts';
 import { createUfwNetns, hasUfw } from '../test/helpers/ufw-netns.ts';
+import { median } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -70,7 +71,6 @@ function makeBans(count: number, rangeShare: number, seed: number): BlockEntry[]
   return out;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
 
 interface Row {

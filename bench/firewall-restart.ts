@@ -19,6 +19,7 @@ import type { Decision } from '../src/core/events.ts';
 import { createNftablesFirewall } from '../src/enforcement/nftables.ts';
 import { openSqliteStore } from '../src/storage/sqlite.ts';
 import { createNetns } from '../test/helpers/netns.ts';
+import { median } from './lib/stats.ts';
 
 const run = promisify(execFile);
 const args = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
@@ -49,7 +50,6 @@ async function setSize(ns: string): Promise<number> {
   return parsed.nftables.reduce((n, item) => n + (item.set?.elem?.length ?? 0), 0);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (x: number) => `${Math.round(x).toLocaleString('en-US')} ms`;
 
 const hostRules = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });

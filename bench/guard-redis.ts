@@ -17,6 +17,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { redisServerMissing, startRedisServer } from '../test/helpers/redis-server.ts';
+import { median } from './lib/stats.ts';
 
 const run = promisify(execFile);
 const top = path.join(import.meta.dirname, '..');
@@ -110,14 +111,6 @@ async function stopGuard(child: ChildProcess): Promise<void> {
   child.kill('SIGTERM');
   await exited;
 }
-
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 const results = { without: [] as Record<string, number>[], with: [] as Record<string, number>[] };
 const polls: number[] = [];

@@ -17,6 +17,7 @@ import { parseConfig } from '../src/config/load.ts';
 import { replayFiles, type ReplayResult } from '../src/daemon/replay.ts';
 import { parseCidr, parseAddress, cidrContains } from '../src/core/ip.ts';
 import type { Truth } from './gen-nginx-log.ts';
+import { median } from './lib/stats.ts';
 
 const lines = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
 const log = path.join(import.meta.dirname, 'data', `nginx-${lines}.log`);
@@ -53,10 +54,8 @@ for (let run = 0; run < 3; run++) {
     ...(rssKb === undefined ? {} : { rssMb: Number(rssKb) / 1024 }),
   });
 }
-const median = <T>(items: T[], of: (item: T) => number) =>
-  items.map(of).sort((a, b) => a - b)[Math.floor(items.length / 2)] as number;
-const commandWallMs = median(commandRuns, (r) => r.wallMs);
-const commandReplayMs = median(commandRuns, (r) => r.replayMs);
+const commandWallMs = median(commandRuns.map((r) => r.wallMs));
+const commandReplayMs = median(commandRuns.map((r) => r.replayMs));
 
 let best: ReplayResult | undefined;
 for (let run = 0; run < 3; run++) {
@@ -102,7 +101,7 @@ if (!process.argv.includes('--no-fail2ban')) {
 process.stdout.write(
   [
     `moat replay, ${result.stats.lines.toLocaleString('en')} nginx combined lines, all built-in scenarios:`,
-    `  the command, 3 fresh processes (median): ${commandWallMs.toFixed(0)} ms wall, of which replay ${commandReplayMs.toFixed(0)} ms = ${Math.round((lines / commandReplayMs) * 1000).toLocaleString('en')} lines/s${gnuTime ? `; peak RSS ${median(commandRuns, (r) => r.rssMb ?? 0).toFixed(0)} MB` : ''}`,
+    `  the command, 3 fresh processes (median): ${commandWallMs.toFixed(0)} ms wall, of which replay ${commandReplayMs.toFixed(0)} ms = ${Math.round((lines / commandReplayMs) * 1000).toLocaleString('en')} lines/s${gnuTime ? `; peak RSS ${median(commandRuns.map((r) => r.rssMb ?? 0)).toFixed(0)} MB` : ''}`,
     `    runs: ${commandRuns.map((r) => `${r.wallMs.toFixed(0)}/${r.replayMs}`).join(', ')} ms (wall/replay)`,
     `  in-process: ${Math.round(rate).toLocaleString('en')} lines/s (best of 3: ${result.elapsedMs.toFixed(0)} ms), RSS ${rssMb.toFixed(0)} MB`,
     `  ${result.decisions.length} decisions; refusals ${JSON.stringify(result.stats.refusals)}`,
